@@ -1,0 +1,3 @@
+from memllm_cli.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""The SQLite binding: the one module that chooses it and loads sqlite-vec.
+
+Python's built-in ``sqlite3`` is often built without extension loading, so the
+memory uses ``pysqlite3`` (pysqlite3-binary ships its own SQLite with FTS5 and
+``enable_load_extension``). Nothing else imports a SQLite binding.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pysqlite3.dbapi2 as sqlite
+
+from memllm_cli.errors import StoreError
+
+Connection = sqlite.Connection
+Row = sqlite.Row
+DatabaseError = sqlite.DatabaseError
+IntegrityError = sqlite.IntegrityError
+OperationalError = sqlite.OperationalError
+
+
+def connect(path: Path | str) -> Connection:
+    """Open (creating if needed) a memory file, with sqlite-vec loaded, WAL on, FKs enforced.
+
+    Raises :class:`StoreError` with one readable line for the usual failures: a
+    folder that is missing or read-only, or a file that is not a database.
+    """
+    path = Path(path)
+    if str(path) != ":memory:":
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot open memory {path}: folder {path.parent} does not exist")
+        if path.is_dir():
+            raise StoreError(f"cannot open memory {path}: it is a folder")
+    try:
+        conn = sqlite.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite.Error as exc:
+        raise StoreError(f"cannot open memory {path}: {exc}") from exc
+    try:
+        import sqlite_vec
+
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if str(path) != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"cannot open memory {path}: {describe(exc)}") from exc
+    return conn
+
+
+def describe(exc: Exception) -> str:
+    """SQLite's message, made a little more helpful for the common cases."""
+    message = str(exc)
+    if "file is not a database" in message:
+        return "the file is not a memllm database (file is not a database)"
+    if "readonly" in message or "unable to open database file" in message:
+        return f"{message} (is the file or its folder read-only?)"
+    return message

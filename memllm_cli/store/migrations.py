@@ -1,0 +1,223 @@
+"""Numbered schema migrations; ``PRAGMA user_version`` records the last one applied.
+
+Each migration runs in its own transaction, so a failure leaves the file at the
+previous version. Append new migrations; never edit one that has shipped.
+Vector tables are not created here: their dimension depends on the embedding
+model, so the store creates them when it first meets an embedder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+from memllm_cli.store.db import Connection
+
+
+@dataclass(frozen=True)
+class Migration:
+    number: int
+    name: str
+    sql: str
+    seed: Callable[[Connection], None] | None = None
+
+
+def _fts_triggers(table: str, fts: str, column: str) -> str:
+    """Triggers that keep an external-content FTS5 index in step with its table."""
+    return f"""
+CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN
+  INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column});
+END;
+CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN
+  INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, old.{column});
+END;
+CREATE TRIGGER {table}_fts_update AFTER UPDATE OF {column} ON {table} BEGIN
+  INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, old.{column});
+  INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column});
+END;
+"""
+
+
+_INITIAL = (
+    """
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+CREATE TABLE entities (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+-- Canonical names and aliases: what reads match against. A normalised name denotes one entity.
+CREATE TABLE names (
+  id INTEGER PRIMARY KEY,
+  entity_id INTEGER NOT NULL REFERENCES entities(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  norm TEXT NOT NULL UNIQUE,
+  is_alias INTEGER NOT NULL DEFAULT 0,
+  embedded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX names_entity ON names(entity_id);
+CREATE INDEX names_pending ON names(id) WHERE embedded = 0;
+
+CREATE TABLE relations (
+  id INTEGER PRIMARY KEY,
+  label TEXT NOT NULL,
+  norm TEXT NOT NULL UNIQUE,
+  pid TEXT UNIQUE,
+  cardinality TEXT NOT NULL DEFAULT 'many' CHECK (cardinality IN ('one', 'many')),
+  embedded INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL
+);
+
+-- Content-addressed documents and chat turns; manual facts have no source row.
+CREATE TABLE sources (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('document', 'chat')),
+  uri TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  UNIQUE (uri, sha256)
+);
+
+-- One user-level action (an add, an import, an ingest of one document, an undo).
+CREATE TABLE batches (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  description TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  undone_by INTEGER REFERENCES batches(id)
+);
+
+CREATE TABLE facts (
+  id INTEGER PRIMARY KEY,
+  subject_id INTEGER NOT NULL REFERENCES entities(id),
+  relation_id INTEGER NOT NULL REFERENCES relations(id),
+  object_id INTEGER NOT NULL REFERENCES entities(id),
+  origin TEXT NOT NULL CHECK (origin IN ('document', 'chat', 'manual')),
+  status TEXT NOT NULL DEFAULT 'current'
+    CHECK (status IN ('current', 'superseded', 'retracted', 'deleted')),
+  created_at TEXT NOT NULL,
+  valid_from TEXT,
+  valid_to TEXT,
+  superseded_by INTEGER REFERENCES facts(id),
+  UNIQUE (subject_id, relation_id, object_id)
+);
+CREATE INDEX facts_relation_object ON facts(relation_id, object_id);
+CREATE INDEX facts_object ON facts(object_id);
+CREATE INDEX facts_superseded_by ON facts(superseded_by) WHERE superseded_by IS NOT NULL;
+
+-- Every time a fact was stated: by which source, sentence and extractor. Re-stating adds a row.
+CREATE TABLE provenance (
+  id INTEGER PRIMARY KEY,
+  fact_id INTEGER NOT NULL REFERENCES facts(id) ON DELETE CASCADE,
+  batch_id INTEGER NOT NULL REFERENCES batches(id),
+  origin TEXT NOT NULL CHECK (origin IN ('document', 'chat', 'manual')),
+  source_id INTEGER REFERENCES sources(id),
+  sentence TEXT,
+  line_start INTEGER,
+  line_end INTEGER,
+  extractor TEXT,
+  protocol_version TEXT,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX provenance_fact ON provenance(fact_id);
+CREATE INDEX provenance_batch ON provenance(batch_id);
+CREATE INDEX provenance_source ON provenance(source_id);
+
+-- The operation log: one row per change to a fact, with the row before and after (JSON).
+CREATE TABLE ops (
+  id INTEGER PRIMARY KEY,
+  batch_id INTEGER NOT NULL REFERENCES batches(id),
+  op TEXT NOT NULL,
+  fact_id INTEGER NOT NULL,
+  before TEXT,
+  after TEXT,
+  created_at TEXT NOT NULL,
+  undone_by INTEGER REFERENCES batches(id)
+);
+CREATE INDEX ops_batch ON ops(batch_id);
+CREATE INDEX ops_fact ON ops(fact_id);
+
+-- The embedding cache: a text is embedded once per memory, whatever names it.
+CREATE TABLE embeddings (
+  text TEXT PRIMARY KEY,
+  vector BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE VIRTUAL TABLE names_fts USING fts5(
+  name, content='names', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE relations_fts USING fts5(
+  label, content='relations', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE sentences_fts USING fts5(
+  sentence, content='provenance', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+"""
+    + _fts_triggers("names", "names_fts", "name")
+    + _fts_triggers("relations", "relations_fts", "label")
+    + _fts_triggers("provenance", "sentences_fts", "sentence")
+)
+
+
+def _seed_relations(conn: Connection) -> None:
+    """The 96 DocRED relations, with this project's cardinalities (scripts/gen_relation_seed.py)."""
+    from memllm_cli.store.text import now, norm
+
+    rows = json.loads(resources.files("memllm_cli.store").joinpath("relations.json").read_text())
+    created = now()
+    conn.executemany(
+        "INSERT INTO relations (label, norm, pid, cardinality, created_at) VALUES (?, ?, ?, ?, ?)",
+        [(r["label"], norm(r["label"]), r["pid"], r["cardinality"], created) for r in rows],
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial", _INITIAL, _seed_relations),)
+
+LATEST = MIGRATIONS[-1].number
+
+
+def version(conn: Connection) -> int:
+    return conn.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(conn: Connection, target: int = LATEST) -> list[int]:
+    """Apply every migration above the file's version up to ``target``; return those applied."""
+    applied = []
+    current = version(conn)
+    for migration in MIGRATIONS:
+        if current >= migration.number or migration.number > target:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            if migration.seed is not None:
+                migration.seed(conn)
+            conn.execute(f"PRAGMA user_version = {migration.number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(migration.number)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a script into complete statements (trigger bodies contain ';')."""
+    from memllm_cli.store.db import sqlite
+
+    statements, pending = [], ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    return statements

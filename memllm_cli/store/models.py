@@ -1,0 +1,139 @@
+"""Dataclasses the store hands across its boundary. Plain values, no connections."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Origin = Literal["document", "chat", "manual"]
+Status = Literal["current", "superseded", "retracted", "deleted"]
+Cardinality = Literal["one", "many"]
+
+ORIGINS: tuple[str, ...] = ("document", "chat", "manual")
+STATUSES: tuple[str, ...] = ("current", "superseded", "retracted", "deleted")
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One (subject, relation, object) row with its lifecycle."""
+
+    id: int
+    subject: str
+    relation: str
+    object: str
+    origin: str
+    status: str
+    created_at: str
+    valid_from: str | None
+    valid_to: str | None
+    superseded_by: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a fact was stated. Given when writing; read back by ``facts show``."""
+
+    origin: str = "manual"
+    source_kind: str | None = None  # document | chat
+    uri: str | None = None
+    sha256: str | None = None
+    sentence: str | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+    extractor: str | None = None
+    protocol_version: str | None = None
+    created_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Relation:
+    id: int
+    label: str
+    pid: str | None
+    cardinality: str
+    facts: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One row of the operation log."""
+
+    id: int
+    batch_id: int
+    batch: str
+    op: str
+    fact_id: int
+    fact: str
+    created_at: str
+    undone_by: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did: the fact as stored and the facts it superseded."""
+
+    fact: Fact
+    action: Literal["added", "restated", "revived", "unchanged"]
+    superseded: list[Fact] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FactDetail:
+    """``facts show``: the fact, every statement of it, and its chain of versions."""
+
+    fact: Fact
+    evidence: list[Evidence]
+    history: list[Fact]
+    ops: list[Op]
+
+
+@dataclass(frozen=True)
+class ReadAnswer:
+    """One answer to a MemLLM read query, with the fact it came from and its distance score."""
+
+    answer: str
+    fact_id: int
+    score: float
+    subject: str
+    relation: str
+    object: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    fact: Fact
+    score: float
+    matched: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.fact.to_dict(), "score": self.score, "matched": self.matched}
+
+
+@dataclass(frozen=True)
+class FactFilter:
+    """``facts list`` filters. Names match exactly after normalisation (any alias)."""
+
+    subject: str | None = None
+    relation: str | None = None
+    object: str | None = None
+    source: str | None = None
+    origin: str | None = None
+    include_all: bool = False
+    as_of: str | None = None
+    limit: int | None = None

@@ -1,0 +1,40 @@
+"""Names, normalisation and timestamps: small pure helpers the store shares."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+
+from memllm_cli.errors import InvalidInputError
+from memllm_cli.protocol import neutralise_name
+
+
+def clean(name: str, what: str) -> str:
+    """A name fit to store: markers neutralised, whitespace collapsed, never empty."""
+    cleaned = neutralise_name(name)
+    if not cleaned:
+        raise InvalidInputError(f"{what} is empty")
+    return cleaned
+
+
+def norm(name: str) -> str:
+    """The key two names share when they denote the same thing: case, width and spacing folded."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the microsecond (timestamps sort as text)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(text: str) -> str:
+    """A user-given date or time as the store's UTC ISO form; a bare date means its midnight UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(
+            f"not a date: {text!r} (use YYYY-MM-DD or an ISO 8601 time)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -1,0 +1,200 @@
+"""``facts export`` and ``facts import``: JSONL and CSV that round-trip exactly.
+
+An exported record carries everything about a fact: status, times, the fact
+that superseded it (as its subject/relation/object, since ids are local to a
+memory) and every piece of evidence. Importing such a record restores it as it
+was. A record without ``status`` is a plain new fact (``{"subject": ...,
+"relation": ..., "object": ...}``, optionally ``origin``, ``valid_from``,
+``evidence``) and goes through the normal write rules, supersession included.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from memllm_cli.errors import InvalidInputError, MemllmError
+from memllm_cli.store.models import Evidence, FactFilter
+from memllm_cli.store.store import Store, evidence_from_dict
+from memllm_cli.store.text import parse_time
+
+FIELDS = (
+    "subject", "relation", "object", "origin", "status", "created_at",
+    "valid_from", "valid_to", "superseded_by", "evidence",
+)  # fmt: skip
+REQUIRED = ("subject", "relation", "object")
+JSON_CELLS = ("superseded_by", "evidence")
+
+
+def export_records(store: Store) -> Iterator[dict[str, Any]]:
+    """Every fact, oldest first, in the exchange form."""
+    for fact in store.facts(FactFilter(include_all=True)):
+        successor = None
+        if fact.superseded_by is not None:
+            later = store.fact(fact.superseded_by)
+            successor = {"subject": later.subject, "relation": later.relation, "object": later.object}
+        yield {
+            "subject": fact.subject,
+            "relation": fact.relation,
+            "object": fact.object,
+            "origin": fact.origin,
+            "status": fact.status,
+            "created_at": fact.created_at,
+            "valid_from": fact.valid_from,
+            "valid_to": fact.valid_to,
+            "superseded_by": successor,
+            "evidence": [e.to_dict() for e in store.evidence(fact.id)],
+        }
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
+    count = 0
+    for record in records:
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def write_csv(records: Iterable[dict[str, Any]], out: TextIO) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FIELDS)
+    count = 0
+    for record in records:
+        writer.writerow([_cell(record.get(name), name) for name in FIELDS])
+        count += 1
+    return count
+
+
+def _cell(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if name in JSON_CELLS:
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def read_records(text: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """(line number, record or error message) for each record in a JSONL or CSV stream."""
+    if fmt == "jsonl":
+        for number, line in enumerate(text, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, f"not valid JSON ({exc.msg})"
+                continue
+            yield number, record if isinstance(record, dict) else "not a JSON object"
+    elif fmt == "csv":
+        reader = csv.DictReader(text)
+        missing = [name for name in REQUIRED if name not in (reader.fieldnames or [])]
+        if missing:
+            yield 1, f"the CSV header lacks {', '.join(missing)}"
+            return
+        for row in reader:
+            if None in row:
+                yield reader.line_num, "more cells than the header has columns"
+                continue
+            record: dict[str, Any] = {k: v for k, v in row.items() if v not in ("", None)}
+            try:
+                for name in JSON_CELLS:
+                    if name in record:
+                        record[name] = json.loads(record[name])
+            except json.JSONDecodeError as exc:
+                yield reader.line_num, f"the {name} cell is not valid JSON ({exc.msg})"
+                continue
+            yield reader.line_num, record
+    else:
+        raise InvalidInputError(f"unknown format {fmt!r} (jsonl or csv)")
+
+
+def sniff_format(head: str) -> str:
+    """``jsonl`` when the first non-blank character opens an object, else ``csv``."""
+    return "jsonl" if head.lstrip().startswith("{") else "csv"
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _validate(record: dict[str, Any]) -> None:
+    unknown = set(record) - set(FIELDS)
+    if unknown:
+        raise InvalidInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    for name in REQUIRED:
+        if not isinstance(record.get(name), str) or not record[name].strip():
+            raise InvalidInputError(f"'{name}' must be a non-empty string")
+    evidence = record.get("evidence")
+    if evidence is not None and not (
+        isinstance(evidence, list) and all(isinstance(e, dict) for e in evidence)
+    ):
+        raise InvalidInputError("'evidence' must be a list of objects")
+    successor = record.get("superseded_by")
+    if successor is not None and not (
+        isinstance(successor, dict) and all(isinstance(successor.get(k), str) for k in REQUIRED)
+    ):
+        raise InvalidInputError("'superseded_by' must be an object with subject, relation, object")
+
+
+def import_records(
+    store: Store,
+    records: Iterable[tuple[int, dict[str, Any] | str]],
+    *,
+    skip_bad: bool = False,
+    description: str = "facts import",
+) -> ImportReport:
+    """Import records in one batch. A bad record aborts everything unless ``skip_bad``."""
+    report = ImportReport()
+    links: list[tuple[int, int, dict[str, str]]] = []
+    with store.batch("import", description):
+        for number, record in records:
+            store.conn.execute("SAVEPOINT record")
+            try:
+                if isinstance(record, str):
+                    raise InvalidInputError(record)
+                _validate(record)
+                if "status" in record:
+                    fact = store.restore_fact({**record, "superseded_by": None})
+                    if record.get("superseded_by"):
+                        links.append((number, fact.id, record["superseded_by"]))
+                else:
+                    evidence = [evidence_from_dict(e) for e in record.get("evidence") or []]
+                    valid_from = record.get("valid_from")
+                    for item in evidence or [Evidence(origin=record.get("origin", "manual"))]:
+                        result = store.add_fact(
+                            record["subject"], record["relation"], record["object"], item,
+                            valid_from=parse_time(valid_from) if valid_from else None,
+                        )  # fmt: skip
+                    report.warnings += [f"line {number}: {w}" for w in result.warnings]
+                store.conn.execute("RELEASE record")
+                report.imported += 1
+            except (MemllmError, TypeError) as exc:
+                store.conn.execute("ROLLBACK TO record")
+                store.conn.execute("RELEASE record")
+                if not skip_bad:
+                    raise InvalidInputError(f"line {number}: {exc}") from None
+                report.skipped.append((number, str(exc)))
+        for number, fact_id, successor in links:
+            by = store.fact_id_of(successor["subject"], successor["relation"], successor["object"])
+            if by is None:
+                message = "its superseded_by fact is not in the memory"
+                if not skip_bad:
+                    raise InvalidInputError(f"line {number}: {message}")
+                report.skipped.append((number, message))
+                continue
+            store.set_superseded_by(fact_id, by)
+    return report
+
+
+def dumps(records: Iterable[dict[str, Any]], fmt: str) -> str:
+    """Records as one JSONL or CSV string (tests and small exports)."""
+    out = io.StringIO()
+    (write_jsonl if fmt == "jsonl" else write_csv)(records, out)
+    return out.getvalue()

@@ -112,8 +112,7 @@ def parse_query(text: str) -> ReadQuery:
     parts = text.split(FIELD_SEP)
     if len(parts) != 3:
         raise ProtocolError(
-            f"a read query has the form 'subject>>relation>>' or '>>relation>>object', "
-            f"not {text!r}"
+            f"a read query has the form 'subject>>relation>>' or '>>relation>>object', not {text!r}"
         )
     subject, relation, obj = (part.strip() for part in parts)
     if subject and obj:

@@ -37,10 +37,8 @@ def connect(path: Path | str) -> Connection:
     except sqlite.Error as exc:
         raise StoreError(f"cannot open memory {path}: {exc}") from exc
     try:
-        import sqlite_vec
-
         conn.enable_load_extension(True)
-        sqlite_vec.load(conn)
+        conn.load_extension(_vec_extension())
         conn.enable_load_extension(False)
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -52,6 +50,20 @@ def connect(path: Path | str) -> Connection:
         conn.close()
         raise StoreError(f"cannot open memory {path}: {describe(exc)}") from exc
     return conn
+
+
+def _vec_extension() -> str:
+    """The sqlite-vec loadable library, located without importing ``sqlite_vec``.
+
+    Importing it would pull in numpy and the stdlib ``sqlite3`` (about 0.2 s), which
+    ``memllm facts list`` cannot afford.
+    """
+    from importlib.util import find_spec
+
+    spec = find_spec("sqlite_vec")
+    if spec is None or not spec.submodule_search_locations:
+        raise StoreError("sqlite-vec is not installed (pip install sqlite-vec)")
+    return str(Path(spec.submodule_search_locations[0]) / "vec0")
 
 
 def describe(exc: Exception) -> str:

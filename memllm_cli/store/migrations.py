@@ -168,7 +168,7 @@ CREATE VIRTUAL TABLE sentences_fts USING fts5(
 
 def _seed_relations(conn: Connection) -> None:
     """The 96 DocRED relations, with this project's cardinalities (scripts/gen_relation_seed.py)."""
-    from memllm_cli.store.text import now, norm
+    from memllm_cli.store.text import norm, now
 
     rows = json.loads(resources.files("memllm_cli.store").joinpath("relations.json").read_text())
     created = now()

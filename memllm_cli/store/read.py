@@ -74,7 +74,9 @@ def read(
     )
 
 
-def _merge(exact: list[tuple[int, float]], fuzzy: list[tuple[int, float]]) -> list[tuple[int, float]]:
+def _merge(
+    exact: list[tuple[int, float]], fuzzy: list[tuple[int, float]]
+) -> list[tuple[int, float]]:
     """Exact matches (distance 0) first, then the fuzzy ones not already present."""
     seen = {item for item, _ in exact}
     return exact + [(item, d) for item, d in fuzzy if item not in seen]
@@ -89,8 +91,8 @@ def _answers(
 ) -> list[ReadAnswer]:
     if not entities or not relations:
         return []
-    known, answer = ("subject_id", "object_id") if query.asks_for == "object" else (
-        "object_id", "subject_id"
+    known, answer = (
+        ("subject_id", "object_id") if query.asks_for == "object" else ("object_id", "subject_id")
     )
     entity_distance = dict(entities)
     relation_distance = dict(relations)

@@ -234,7 +234,9 @@ class Store:
                 )
             if pid is not None:
                 try:
-                    self.conn.execute("UPDATE relations SET pid = ? WHERE id = ?", (pid, relation_id))
+                    self.conn.execute(
+                        "UPDATE relations SET pid = ? WHERE id = ?", (pid, relation_id)
+                    )
                 except db.IntegrityError:
                     raise InvalidInputError(f"{pid} already belongs to another relation") from None
         return next(r for r in self.relations() if r.id == relation_id)
@@ -255,9 +257,7 @@ class Store:
                 clauses.append(f"{column} IN (SELECT entity_id FROM names WHERE norm = ?)")
                 params.append(norm(name))
         if flt.relation is not None:
-            clauses.append(
-                "f.relation_id IN (SELECT id FROM relations WHERE norm = ? OR pid = ?)"
-            )
+            clauses.append("f.relation_id IN (SELECT id FROM relations WHERE norm = ? OR pid = ?)")
             params += [norm(flt.relation), flt.relation.strip()]
         if flt.origin is not None:
             if flt.origin not in ORIGINS:
@@ -275,9 +275,7 @@ class Store:
             escaped = flt.source.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params += [flt.source, "%/" + escaped, flt.source, flt.source]
         if flt.as_of is not None:
-            clauses.append(
-                "f.valid_from <= ? AND (f.valid_to IS NULL OR f.valid_to > ?)"
-            )
+            clauses.append("f.valid_from <= ? AND (f.valid_to IS NULL OR f.valid_to > ?)")
             params += [flt.as_of, flt.as_of]
         elif not flt.include_all:
             clauses.append("f.status = 'current'")
@@ -615,7 +613,7 @@ class Store:
                         f"fact {op[3]} was changed later by op {later[0]}; undo that first"
                     )
             touched_entities: set[int] = set()
-            for op_row_id, op_batch, op_name, fact_id, before_json in reversed(ops):
+            for op_row_id, op_batch, _op, fact_id, before_json in reversed(ops):
                 current = self._snapshot(fact_id)
                 if current is not None:
                     touched_entities |= {current["subject_id"], current["object_id"]}
@@ -648,8 +646,7 @@ class Store:
         select = "SELECT o.id, o.batch_id, o.op, o.fact_id, o.before FROM ops o "
         if op_id is not None:
             row = self.conn.execute(
-                select + "JOIN batches b ON b.id = o.batch_id WHERE o.id = ? "
-                "AND b.kind != 'undo'",
+                select + "JOIN batches b ON b.id = o.batch_id WHERE o.id = ? AND b.kind != 'undo'",
                 (op_id,),
             ).fetchone()
             if row is None:
@@ -695,7 +692,8 @@ class Store:
     def delete_entity(self, entity_id: int) -> None:
         if self.has_vector_index():
             self.conn.execute(
-                "DELETE FROM name_vectors WHERE rowid IN (SELECT id FROM names WHERE entity_id = ?)",
+                "DELETE FROM name_vectors WHERE rowid IN "
+                "(SELECT id FROM names WHERE entity_id = ?)",
                 (entity_id,),
             )
         self.conn.execute("DELETE FROM names WHERE entity_id = ?", (entity_id,))
@@ -731,7 +729,8 @@ class Store:
             (embedder.model_id, str(embedder.dim)),
         )
         self.conn.execute(
-            f"CREATE VIRTUAL TABLE IF NOT EXISTS name_vectors USING vec0(embedding bit[{embedder.dim}])"
+            "CREATE VIRTUAL TABLE IF NOT EXISTS name_vectors "
+            f"USING vec0(embedding bit[{embedder.dim}])"
         )
 
     def reembed(self, embedder: Embedder) -> None:
@@ -768,9 +767,9 @@ class Store:
     def pending_vectors(self) -> int:
         """Names and labels not yet embedded."""
         names = self.conn.execute("SELECT count(*) FROM names WHERE embedded = 0").fetchone()[0]
-        labels = self.conn.execute(
-            "SELECT count(*) FROM relations WHERE embedded = 0"
-        ).fetchone()[0]
+        labels = self.conn.execute("SELECT count(*) FROM relations WHERE embedded = 0").fetchone()[
+            0
+        ]
         return names + labels
 
     def index_pending(self, embedder: Embedder, progress: Any = None, chunk: int = 256) -> int:
@@ -786,9 +785,14 @@ class Store:
             rows = self.conn.execute(
                 "SELECT id, name FROM names WHERE embedded = 0 ORDER BY id LIMIT ?", (chunk,)
             ).fetchall()
-            labels = [] if rows else self.conn.execute(
-                "SELECT id, label FROM relations WHERE embedded = 0 ORDER BY id LIMIT ?", (chunk,)
-            ).fetchall()
+            labels = (
+                []
+                if rows
+                else self.conn.execute(
+                    "SELECT id, label FROM relations WHERE embedded = 0 ORDER BY id LIMIT ?",
+                    (chunk,),
+                ).fetchall()
+            )
             if not rows and not labels:
                 return done
             self.conn.execute("BEGIN IMMEDIATE")
@@ -826,8 +830,7 @@ class Store:
         if not self.has_vector_index():
             return []
         candidates = self.conn.execute(
-            "SELECT rowid FROM name_vectors WHERE embedding MATCH vec_quantize_binary(?) "
-            "AND k = ?",
+            "SELECT rowid FROM name_vectors WHERE embedding MATCH vec_quantize_binary(?) AND k = ?",
             (vector, k * oversample),
         ).fetchall()
         if not candidates:
@@ -844,7 +847,10 @@ class Store:
     def similar_relations(
         self, vector: bytes, *, k: int, max_distance: float
     ) -> list[tuple[int, float]]:
-        """(relation id, cosine distance) of the labels nearest ``vector``: brute force, they are few."""
+        """(relation id, cosine distance) of the labels nearest ``vector``, by brute force.
+
+        Relations number in the hundreds, so an exact scan is cheap.
+        """
         rows = self.conn.execute(
             "SELECT r.id, vec_distance_cosine(e.vector, ?) AS d FROM relations r "
             "JOIN embeddings e ON e.text = r.label WHERE d <= ? ORDER BY d, r.id LIMIT ?",

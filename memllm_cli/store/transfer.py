@@ -15,6 +15,8 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
 from typing import Any, TextIO
 
 from memllm_cli.errors import InvalidInputError, MemllmError
@@ -36,7 +38,11 @@ def export_records(store: Store) -> Iterator[dict[str, Any]]:
         successor = None
         if fact.superseded_by is not None:
             later = store.fact(fact.superseded_by)
-            successor = {"subject": later.subject, "relation": later.relation, "object": later.object}
+            successor = {
+                "subject": later.subject,
+                "relation": later.relation,
+                "object": later.object,
+            }
         yield {
             "subject": fact.subject,
             "relation": fact.relation,
@@ -77,7 +83,7 @@ def _cell(value: Any, name: str) -> str:
     return str(value)
 
 
-def read_records(text: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+def read_records(text: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """(line number, record or error message) for each record in a JSONL or CSV stream."""
     if fmt == "jsonl":
         for number, line in enumerate(text, start=1):
@@ -191,6 +197,22 @@ def import_records(
                 continue
             store.set_superseded_by(fact_id, by)
     return report
+
+
+def import_text(
+    store: Store, stream: TextIO, *, name: str, fmt: str | None = None, skip_bad: bool = False
+) -> ImportReport:
+    """Import a JSONL or CSV stream; the format comes from ``fmt``, the file name, or the text."""
+    try:
+        head = stream.readline()
+        if fmt is None:
+            suffix = Path(name).suffix.lower()
+            fmt = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
+            fmt = fmt or sniff_format(head)
+        records = read_records(chain([head], stream), fmt)
+        return import_records(store, records, skip_bad=skip_bad, description=f"facts import {name}")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{name} is not UTF-8 text; nothing was imported") from None
 
 
 def dumps(records: Iterable[dict[str, Any]], fmt: str) -> str:

@@ -1,0 +1,60 @@
+"""The ``memllm`` command: parse, call the core, render. No SQL and no models here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from memllm_cli.cli import doctor as doctor_cmd
+from memllm_cli.cli import facts, history, relations
+from memllm_cli.cli.common import MemllmGroup, state
+
+app = typer.Typer(
+    name="memllm",
+    cls=MemllmGroup,
+    help=(
+        "A private, offline knowledge assistant: your facts in one local memory, "
+        "read and written by a small language model (MemLLM)."
+    ),
+    epilog="The memory is MEMLLM_HOME/memory.db (or --db). Nothing leaves this machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(facts.app, name="facts")
+app.add_typer(relations.app, name="relations")
+app.command("history")(history.history)
+app.command("undo")(history.undo)
+app.command("doctor")(doctor_cmd.doctor)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from memllm_cli import __version__
+
+        typer.echo(f"memllm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", help="The memory file (default: MEMLLM_HOME/memory.db).", dir_okay=False
+        ),  # fmt: skip
+    ] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
+) -> None:
+    state(ctx).db = db
+
+
+def main() -> None:
+    app(prog_name="memllm")

@@ -1,0 +1,143 @@
+"""``memllm doctor``: check a memory's health and repair what is safe to repair."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from memllm_cli.store.store import Store
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check's outcome. ``level`` is ok, info, warning or error; errors fail the run."""
+
+    check: str
+    level: str
+    count: int
+    detail: str
+    examples: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _loose(name: str) -> str:
+    """A key under which spelling variants collide: no case, accents, punctuation or spaces."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if c.isalnum())
+
+
+def _orphans(store: Store) -> list[tuple[int, str]]:
+    """Entities no fact mentions."""
+    return store.conn.execute(
+        "SELECT e.id, e.name FROM entities e WHERE NOT EXISTS (SELECT 1 FROM facts f "
+        "WHERE f.subject_id = e.id OR f.object_id = e.id)"
+    ).fetchall()
+
+
+def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
+    """Run every check. ``embedder_id`` is the configured model, compared without loading it."""
+    conn = store.conn
+    findings = []
+    problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    ok = problems == ["ok"]
+    findings.append(
+        Finding(
+            "integrity",
+            "ok" if ok else "error",
+            0 if ok else len(problems),
+            "SQLite integrity check",
+            [] if ok else problems[:5],
+        )  # fmt: skip
+    )
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    findings.append(
+        Finding(
+            "foreign keys",
+            "error" if broken else "ok",
+            len(broken),
+            "rows that point at missing rows",
+            [str(tuple(r)) for r in broken[:5]],
+        )  # fmt: skip
+    )
+    model = store.meta("embedding_model")
+    if model is None:
+        findings.append(Finding("embedding model", "info", 0, "no vectors yet"))
+    elif embedder_id is not None and model != embedder_id:
+        findings.append(
+            Finding("embedding model", "error", 1,
+                    f"vectors come from {model}, memllm uses {embedder_id}: run doctor --reembed")
+        )  # fmt: skip
+    else:
+        findings.append(Finding("embedding model", "ok", 0, model))
+    orphans = _orphans(store)
+    findings.append(
+        Finding(
+            "orphan entities",
+            "warning" if orphans else "ok",
+            len(orphans),
+            "entities no fact mentions (doctor --fix removes them)",
+            [f"{r[0]}: {r[1]}" for r in orphans[:5]],
+        )  # fmt: skip
+    )
+    unsourced = conn.execute(
+        "SELECT count(*) FROM facts f WHERE NOT EXISTS "
+        "(SELECT 1 FROM provenance p WHERE p.fact_id = f.id)"
+    ).fetchone()[0]
+    findings.append(
+        Finding(
+            "facts without evidence",
+            "warning" if unsourced else "ok",
+            unsourced,
+            "facts with no provenance row",
+        )  # fmt: skip
+    )
+    groups: dict[str, list[str]] = defaultdict(list)
+    for (name,) in conn.execute("SELECT name FROM names"):
+        groups[_loose(name)].append(name)
+    dupes = [names for key, names in groups.items() if key and len(names) > 1]
+    findings.append(
+        Finding(
+            "duplicate entities",
+            "warning" if dupes else "ok",
+            len(dupes),
+            "names that differ only in case, accents or punctuation (add an alias, or edit)",
+            [" | ".join(names) for names in dupes[:5]],
+        )  # fmt: skip
+    )
+    conflicts = conn.execute(
+        "SELECT s.name, r.label, count(*) FROM facts f JOIN relations r ON r.id = f.relation_id "
+        "JOIN entities s ON s.id = f.subject_id WHERE f.status = 'current' "
+        "AND r.cardinality = 'one' GROUP BY f.subject_id, f.relation_id HAVING count(*) > 1"
+    ).fetchall()
+    findings.append(
+        Finding(
+            "one-valued conflicts",
+            "warning" if conflicts else "ok",
+            len(conflicts),
+            "one-valued relations with several current objects",
+            [f"{r[0]} >> {r[1]}: {r[2]}" for r in conflicts[:5]],
+        )  # fmt: skip
+    )
+    pending = store.pending_vectors()
+    findings.append(
+        Finding(
+            "pending vectors",
+            "info" if pending else "ok",
+            pending,
+            "names not embedded yet (the next fuzzy read or search embeds them)",
+        )  # fmt: skip
+    )
+    return findings
+
+
+def fix(store: Store) -> int:
+    """Remove orphan entities; return how many. Safe: nothing refers to them."""
+    with store.batch("doctor", "doctor --fix"):
+        orphans = _orphans(store)
+        for entity_id, _ in orphans:
+            store.delete_entity(entity_id)
+    return len(orphans)

@@ -1,0 +1,54 @@
+import pytest
+
+from memllm_cli.errors import StoreError
+from memllm_cli.store import Store, db, migrations
+
+
+def test_from_empty_file_reaches_latest(tmp_path):
+    with Store.open(tmp_path / "m.db") as store:
+        assert migrations.version(store.conn) == migrations.LATEST
+        tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
+        assert {"facts", "entities", "names", "relations", "provenance", "ops", "batches"} <= tables
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize("start", [m.number for m in migrations.MIGRATIONS])
+def test_from_every_earlier_version(tmp_path, start):
+    """A file left at any earlier migration opens, keeps its facts, and reaches the latest."""
+    path = tmp_path / "old.db"
+    conn = db.connect(path)
+    migrations.migrate(conn, target=start)
+    conn.close()
+    with Store.open(path) as store, store.batch("add", "add"):
+        store.add_fact("A", "employer", "B")
+    with Store.open(path) as store:
+        assert migrations.version(store.conn) == migrations.LATEST
+        assert [f.object for f in store.facts()] == ["B"]
+
+
+def test_migrations_are_numbered_in_order():
+    numbers = [m.number for m in migrations.MIGRATIONS]
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "new.db"
+    Store.open(path).close()
+    conn = db.connect(path)
+    conn.execute(f"PRAGMA user_version = {migrations.LATEST + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this memllm"):
+        Store.open(path)
+
+
+def test_not_a_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match="not a memllm database"):
+        Store.open(path)
+    assert path.read_text().startswith("these are my notes")
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(StoreError, match="does not exist"):
+        Store.open(tmp_path / "nowhere" / "m.db")

@@ -2,12 +2,12 @@
 
 A write is ``({MEM_WRITE-->s>>r>>o;s>>r>>o})``; a read is
 ``({MEM_READ(s>>r>>;>>r>>o)-->result;result})``. Anything that builds or cuts
-these strings imports this module; nothing else concatenates markers.
+these strings imports this module; nothing else concatenates markers. It also
+holds the GBNF grammars that constrain a model to valid calls.
 
-Text that reaches the model from documents, facts or the user must never carry
-live markers, so that a note containing ``({MEM_WRITE-->...})`` cannot write to
-memory and a name containing ``;`` or ``>>`` cannot forge read results.
-:func:`neutralise_text` and :func:`neutralise_name` are the gate.
+Inside a call, fields are escaped so that format-then-parse is the identity for
+any name: a backslash precedes each backslash, semicolon, ``>`` and ``}``, and a
+field's final ``-``. So no field holds ``>>``, ``;``, ``})`` or ``-->`` unescaped.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ USER_START = "({USER_ST})"
 USER_END = "({USER_END})"
 
 MAX_QUERIES_PER_READ = 3
+MAX_TRIPLES_PER_WRITE = 8
+MAX_FIELD_CHARS = 80
+_ESCAPED = frozenset("\\;>}")
 
 # Marker sequences that are live anywhere in text, and their inert look-alikes.
 # Each replacement contains no marker, so applying the table to a fixed point
@@ -79,6 +82,15 @@ def has_markers(text: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Triple:
+    """One fact as it appears in a MEM_WRITE call."""
+
+    subject: str
+    relation: str
+    object: str
+
+
+@dataclass(frozen=True)
 class ReadQuery:
     """One MemLLM read query: ``subject>>relation>>`` or ``>>relation>>object``.
 
@@ -92,8 +104,10 @@ class ReadQuery:
     def __post_init__(self) -> None:
         if (self.subject is None) == (self.object is None):
             raise ProtocolError("a read query names exactly one of subject and object")
-        if not self.relation.strip():
+        if not self.relation:
             raise ProtocolError("a read query needs a relation")
+        if self.subject == "" or self.object == "":
+            raise ProtocolError("a read query's name is not empty")
 
     @property
     def asks_for(self) -> str:
@@ -102,19 +116,178 @@ class ReadQuery:
 
     def format(self) -> str:
         """The query as it appears inside ``MEM_READ(...)``."""
-        subject = neutralise_name(self.subject) if self.subject is not None else ""
-        obj = neutralise_name(self.object) if self.object is not None else ""
-        return f"{subject}{FIELD_SEP}{neutralise_name(self.relation)}{FIELD_SEP}{obj}"
+        subject = escape(self.subject) if self.subject is not None else ""
+        obj = escape(self.object) if self.object is not None else ""
+        return f"{subject}{FIELD_SEP}{escape(self.relation)}{FIELD_SEP}{obj}"
 
 
-def parse_query(text: str) -> ReadQuery:
-    """Parse ``subject>>relation>>`` or ``>>relation>>object`` into a :class:`ReadQuery`."""
-    parts = text.split(FIELD_SEP)
-    if len(parts) != 3:
+# -- escaping --------------------------------------------------------------------------------
+
+
+def escape(field: str) -> str:
+    """Escape a name or label for use inside a call (see the module docstring)."""
+    out = "".join("\\" + c if c in _ESCAPED else c for c in field)
+    if out.endswith("-"):
+        out = out[:-1] + "\\-"
+    return out
+
+
+def unescape(field: str) -> str:
+    """Undo :func:`escape`. A dangling backslash is a protocol error."""
+    out, chars = [], iter(field)
+    for c in chars:
+        if c == "\\":
+            nxt = next(chars, None)
+            if nxt is None:
+                raise ProtocolError("a field ends in a lone backslash")
+            out.append(nxt)
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """Split on unescaped ``sep``; the parts stay escaped."""
+    parts, current, i = [], [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            current.append(text[i : i + 2])
+            i += 2
+        elif text.startswith(sep, i):
+            parts.append("".join(current))
+            current, i = [], i + len(sep)
+        else:
+            current.append(text[i])
+            i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def _find(text: str, marker: str, start: int = 0) -> int:
+    """Index of the first unescaped ``marker`` at or after ``start``, or -1."""
+    i = start
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text.startswith(marker, i):
+            return i
+        else:
+            i += 1
+    return -1
+
+
+# -- write calls -----------------------------------------------------------------------------
+
+
+def _triple(text: str) -> Triple:
+    fields = _split(text, FIELD_SEP)
+    if len(fields) != 3 or not all(fields):
+        raise ProtocolError(f"a written fact has three non-empty fields: {text!r}")
+    subject, relation, obj = (unescape(f) for f in fields)
+    return Triple(subject, relation, obj)
+
+
+def format_write(triples: list[Triple] | tuple[Triple, ...]) -> str:
+    """``({MEM_WRITE-->s>>r>>o;...})``; an empty list is the empty write."""
+    for t in triples:
+        if not (t.subject and t.relation and t.object):
+            raise ProtocolError(f"a written fact has three non-empty fields: {t!r}")
+    body = ITEM_SEP.join(
+        FIELD_SEP.join(escape(f) for f in (t.subject, t.relation, t.object)) for t in triples
+    )
+    return f"{CALL_OPEN}{MEM_WRITE}{QUERY_END}{body}{CALL_CLOSE}"
+
+
+def parse_write(text: str) -> list[Triple]:
+    """The triples of one complete write call (surrounding whitespace allowed)."""
+    text = text.strip()
+    opening = f"{CALL_OPEN}{MEM_WRITE}{QUERY_END}"
+    if not text.startswith(opening) or not text.endswith(CALL_CLOSE):
+        raise ProtocolError(f"not a MEM_WRITE call: {text[:80]!r}")
+    body = text[len(opening) : -len(CALL_CLOSE)]
+    if _find(body, CALL_CLOSE) != -1:
+        raise ProtocolError("text after the end of a MEM_WRITE call")
+    if not body:
+        return []
+    return [_triple(item) for item in _split(body, ITEM_SEP)]
+
+
+# -- read calls ------------------------------------------------------------------------------
+
+
+def read_opening(queries: list[ReadQuery] | tuple[ReadQuery, ...]) -> str:
+    """``({MEM_READ(q;q)-->``: the part the model writes, up to where results go."""
+    if not 1 <= len(queries) <= MAX_QUERIES_PER_READ:
+        raise ProtocolError(f"a read call has 1 to {MAX_QUERIES_PER_READ} queries")
+    body = ITEM_SEP.join(q.format() for q in queries)
+    return f"{CALL_OPEN}{MEM_READ}({body}){QUERY_END}"
+
+
+def format_results(results: list[str] | tuple[str, ...]) -> str:
+    """``r;r})``: what the runtime appends after ``-->``."""
+    return ITEM_SEP.join(escape(r) for r in results) + CALL_CLOSE
+
+
+def format_read(queries: list[ReadQuery] | tuple[ReadQuery, ...], results: list[str]) -> str:
+    return read_opening(queries) + format_results(results)
+
+
+def parse_queries(body: str) -> list[ReadQuery]:
+    """Queries from the text between ``MEM_READ(`` and ``)-->``."""
+    items = _split(body, ITEM_SEP)
+    if not 1 <= len(items) <= MAX_QUERIES_PER_READ:
+        raise ProtocolError(f"a read call has 1 to {MAX_QUERIES_PER_READ} queries")
+    return [_query(item) for item in items]
+
+
+def _query(text: str) -> ReadQuery:
+    fields = _split(text, FIELD_SEP)
+    if len(fields) != 3:
         raise ProtocolError(
             f"a read query has the form 'subject>>relation>>' or '>>relation>>object', not {text!r}"
         )
-    subject, relation, obj = (part.strip() for part in parts)
+    subject, relation, obj = fields
+    if bool(subject) == bool(obj):
+        raise ProtocolError(f"a read query names a subject or an object, not both: {text!r}")
+    if not relation:
+        raise ProtocolError(f"a read query needs a relation: {text!r}")
+    return ReadQuery(
+        relation=unescape(relation),
+        subject=unescape(subject) if subject else None,
+        object=unescape(obj) if obj else None,
+    )
+
+
+def parse_read(text: str) -> tuple[list[ReadQuery], list[str] | None]:
+    """Queries and results of a read call; results are None when the call stops at ``-->``."""
+    text = text.strip()
+    opening = f"{CALL_OPEN}{MEM_READ}("
+    if not text.startswith(opening):
+        raise ProtocolError(f"not a MEM_READ call: {text[:80]!r}")
+    end = _find(text, ")" + QUERY_END, len(opening))
+    if end == -1:
+        raise ProtocolError("a MEM_READ call without ')-->'")
+    queries = parse_queries(text[len(opening) : end])
+    rest = text[end + 1 + len(QUERY_END) :]
+    if not rest:
+        return queries, None
+    if not rest.endswith(CALL_CLOSE) or _find(rest, CALL_CLOSE) != len(rest) - len(CALL_CLOSE):
+        raise ProtocolError("a MEM_READ call's results end with '})'")
+    body = rest[: -len(CALL_CLOSE)]
+    return queries, [] if not body else [unescape(r) for r in _split(body, ITEM_SEP)]
+
+
+def parse_query(text: str) -> ReadQuery:
+    """Parse a query typed by a person: ``subject>>relation>>`` or ``>>relation>>object``.
+
+    Surrounding spaces of each part are ignored.
+    """
+    fields = [unescape(f).strip() for f in _split(text, FIELD_SEP)]
+    if len(fields) != 3:
+        raise ProtocolError(
+            f"a read query has the form 'subject>>relation>>' or '>>relation>>object', not {text!r}"
+        )
+    subject, relation, obj = fields
     if subject and obj:
         raise ProtocolError(f"a read query leaves the subject or the object empty: {text!r}")
     if not subject and not obj:
@@ -122,3 +295,62 @@ def parse_query(text: str) -> ReadQuery:
     if not relation:
         raise ProtocolError(f"a read query needs a relation: {text!r}")
     return ReadQuery(relation=relation, subject=subject or None, object=obj or None)
+
+
+# -- prompts ---------------------------------------------------------------------------------
+
+
+def write_focus(context: str, sentence: str) -> str:
+    """The write-mode input: context, then the focus sentence between the user markers."""
+    context = neutralise_text(context).strip()
+    focus = f"{USER_START}{neutralise_text(sentence).strip()}{USER_END}"
+    return f"{context} {focus}" if context else focus
+
+
+# -- grammars (GBNF, as llama.cpp reads it) --------------------------------------------------
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+_FIELD_RULES = f"""
+fchar ::= [^\\\\;>}}\\x2D\\n] | "\\\\" [\\\\;>}}\\x2D]
+field ::= (fchar | "-"){{0,{MAX_FIELD_CHARS - 1}}} fchar
+"""
+
+
+def _choice(name: str, options: list[str] | tuple[str, ...] | None) -> str:
+    """A rule that allows only ``options`` (escaped), or any field when there are none."""
+    if not options:
+        return f"{name} ::= field\n"
+    return f"{name} ::= " + " | ".join(_gbnf_literal(escape(o)) for o in options) + "\n"
+
+
+def write_grammar(relations: list[str] | tuple[str, ...] | None = None) -> str:
+    """GBNF for one complete write call; ``relations`` restricts the labels (prompted mode)."""
+    return (
+        f"root ::= {_gbnf_literal(CALL_OPEN + MEM_WRITE + QUERY_END)} "
+        f"(triple ({_gbnf_literal(ITEM_SEP)} triple){{0,{MAX_TRIPLES_PER_WRITE - 1}}})? "
+        f"{_gbnf_literal(CALL_CLOSE)}\n"
+        f'triple ::= field ">>" relation ">>" field\n'
+        + _choice("relation", relations)
+        + _FIELD_RULES
+    )
+
+
+def read_grammar(
+    relations: list[str] | tuple[str, ...] | None = None,
+    names: list[str] | tuple[str, ...] | None = None,
+) -> str:
+    """GBNF for a read call after ``({``, up to and including ``-->``.
+
+    ``relations`` and ``names`` restrict labels and names to those the memory holds.
+    """
+    return (
+        f'root ::= "{MEM_READ}(" query (";" query){{0,{MAX_QUERIES_PER_READ - 1}}} ")-->"\n'
+        'query ::= name ">>" relation ">>" | ">>" relation ">>" name\n'
+        + _choice("relation", relations)
+        + _choice("name", names)
+        + _FIELD_RULES
+    )

@@ -354,3 +354,7 @@ def read_grammar(
         + _choice("name", names)
         + _FIELD_RULES
     )
+
+
+# Free text in which no call can open: after an empty read, the answer goes on without memory.
+NO_CALL_GRAMMAR = 'root ::= ([^(] | "(" [^{])*\n'

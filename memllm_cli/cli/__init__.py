@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from memllm_cli.cli import converse, facts, history, relations
 from memllm_cli.cli import doctor as doctor_cmd
-from memllm_cli.cli import facts, history, relations
 from memllm_cli.cli.common import MemllmGroup, state
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("ask")(converse.ask)
+app.command("chat")(converse.chat)
 app.add_typer(facts.app, name="facts")
 app.add_typer(relations.app, name="relations")
 app.command("history")(history.history)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON array.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 JsonlFlag = Annotated[bool, typer.Option("--jsonl", help="Print one JSON object per line.")]
 CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")]
 

@@ -137,3 +137,4 @@ class FactFilter:
     include_all: bool = False
     as_of: str | None = None
     limit: int | None = None
+    newest_first: bool = False

@@ -286,7 +286,9 @@ class Store:
         """Facts matching ``flt``, oldest first, streamed."""
         flt = flt or FactFilter()
         where, params = self._where(flt)
-        sql = FACT_SELECT + where + " ORDER BY f.id"
+        sql = (
+            FACT_SELECT + where + (" ORDER BY f.id DESC" if flt.newest_first else " ORDER BY f.id")
+        )
         if flt.limit is not None:
             sql += " LIMIT ?"
             params.append(flt.limit)

@@ -1,0 +1,247 @@
+"""``memllm ask`` and ``memllm chat``: the model answers from memory, and learns in chat."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from memllm_cli.cli.common import embedder, open_store
+from memllm_cli.cli.output import JsonFlag, emit, message, render
+
+if TYPE_CHECKING:
+    from memllm_cli.runtime.loop import Answer, Session
+
+ModelPath = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="A GGUF file to use instead of the default model."),
+]
+ModelUrl = Annotated[
+    str | None,
+    typer.Option("--model-url", help="An OpenAI-compatible server (llama-server, Ollama, vLLM)."),
+]
+ModelName = Annotated[
+    str | None, typer.Option("--model-name", help="The model name to send to --model-url.")
+]
+ShowMemory = Annotated[
+    bool, typer.Option("--show-memory", help="Print every memory read and write to stderr.")
+]
+Me = Annotated[str, typer.Option("--me", envvar="MEMLLM_ME", help="Your own name in memory.")]
+MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Longest answer, in tokens.")]
+
+
+def _session(
+    ctx: typer.Context,
+    model_path: str | None,
+    url: str | None,
+    model_name: str | None,
+    *,
+    show_memory: bool,
+    me: str,
+    max_tokens: int,
+    memory: bool = True,
+) -> tuple[Session, float]:
+    from memllm_cli.runtime import models
+    from memllm_cli.runtime.loop import Session
+
+    store = open_store(ctx)
+    started = time.perf_counter()
+    model = models.load_model(model_path, url, model_name=model_name)
+    load_seconds = time.perf_counter() - started
+    on_event = _show_event if show_memory else None
+    session = Session(store, model, embedder(), me=me, memory=memory,
+                      max_tokens=max_tokens, on_event=on_event)  # fmt: skip
+    return session, load_seconds
+
+
+def _show_event(kind: str, text: str) -> None:
+    message(f"[memory {kind}] {text}")
+
+
+def _cite(answer: Answer, session: Session) -> None:
+    for fact_id in answer.facts_used:
+        fact = session.store.fact(fact_id)
+        message(f"  fact {fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
+
+
+def ask(
+    ctx: typer.Context,
+    question: Annotated[
+        str | None, typer.Argument(help="The question; read from stdin when absent or '-'.")
+    ] = None,
+    no_memory: Annotated[
+        bool, typer.Option("--no-memory", help="Answer without reading memory (to compare).")
+    ] = False,
+    show_memory: ShowMemory = False,
+    model_path: ModelPath = None,
+    model_url: ModelUrl = None,
+    model_name: ModelName = None,
+    me: Me = "me",
+    max_tokens: MaxTokens = 256,
+    json_: JsonFlag = False,
+) -> None:
+    """Answer a question from memory; the answer cites the facts it used.
+
+    Example: memllm ask "Where does Ingrid Solberg live?"
+
+    Example: echo "Who works at NIVA?" | memllm ask --json
+    """
+    from memllm_cli.errors import InvalidInputError
+
+    if question is None or question == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise typer.BadParameter("give a question, or pipe one on stdin")
+        question = sys.stdin.read()
+    question = question.strip()
+    if not question:
+        raise InvalidInputError("the question is empty")
+    session, load_seconds = _session(ctx, model_path, model_url, model_name,
+                                     show_memory=show_memory, me=me, max_tokens=max_tokens,
+                                     memory=not no_memory)  # fmt: skip
+    if not json_:
+        session.on_text = _stdout_stream
+    answer = session.ask(question)
+    answer.timings["model_load"] = load_seconds
+    if json_:
+        render([answer.to_dict()], "jsonl", [])
+        return
+    sys.stdout.write("\n")
+    if answer.facts_used:
+        message("facts used:")
+        _cite(answer, session)
+
+
+def _stdout_stream(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+CHAT_HELP = """commands:
+  /facts [N]     the N most recent current facts (default 10)
+  /undo          undo the last change to memory
+  /forget ID     delete fact ID
+  /memory on|off read and write memory, or not
+  /help          this help
+  /quit          leave (or Ctrl-D)"""
+
+
+def chat(
+    ctx: typer.Context,
+    show_memory: Annotated[
+        bool, typer.Option("--show-memory/--hide-memory", help="Show memory ops inline.")
+    ] = True,
+    model_path: ModelPath = None,
+    model_url: ModelUrl = None,
+    model_name: ModelName = None,
+    me: Me = "me",
+    max_tokens: MaxTokens = 256,
+    history_chars: Annotated[
+        int, typer.Option("--history", help="Characters of earlier turns kept in context.")
+    ] = 2000,
+) -> None:
+    """Talk with your memory: questions read it, statements write to it (undoable).
+
+    Ctrl-C cancels the current answer; Ctrl-D leaves. Type /help for commands.
+
+    Example: memllm chat --me "Ingrid Solberg"
+    """
+    import uuid
+
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    session, _ = _session(ctx, model_path, model_url, model_name,
+                          show_memory=False, me=me, max_tokens=max_tokens)  # fmt: skip
+    if show_memory:
+        session.on_event = lambda kind, text: err.print(f"[dim]  ⟨{kind}⟩ {text}[/dim]",
+                                                        markup=True, highlight=False)  # fmt: skip
+    session.on_text = lambda text: console.print(text, end="", markup=False, highlight=False)
+    session_id = uuid.uuid4().hex[:12]
+    history: list[tuple[str, str]] = []
+    err.print(
+        f"[dim]memllm chat · {session.model.name} · /help for commands · Ctrl-D to leave[/dim]"
+    )
+    while True:
+        try:
+            line = console.input("[bold]you›[/bold] ").strip()
+        except EOFError:
+            err.print()
+            return
+        except KeyboardInterrupt:
+            err.print()
+            continue
+        if not line:
+            continue
+        if line.startswith("/"):
+            if _slash(line, session, console) == "quit":
+                return
+            continue
+        try:
+            if session.memory and not line.endswith("?"):
+                earlier = " ".join(user for user, _ in history[-3:])
+                session.remember(line, session_id=session_id, context=earlier)
+            console.print("[bold]memllm›[/bold] ", end="")
+            answer = session.ask(line, _recent(history, history_chars))
+            console.print()
+        except KeyboardInterrupt:
+            console.print("\n[dim](cancelled)[/dim]")
+            continue
+        if answer.facts_used:
+            err.print("[dim]  facts: " + ", ".join(str(i) for i in answer.facts_used) + "[/dim]")
+        history.append((line, answer.text))
+
+
+def _recent(history: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:
+    """The latest turns that fit in ``budget`` characters, oldest first."""
+    kept: list[tuple[str, str]] = []
+    for turn in reversed(history):
+        budget -= len(turn[0]) + len(turn[1])
+        if budget < 0:
+            break
+        kept.insert(0, turn)
+    return kept
+
+
+def _slash(line: str, session: Session, console: object) -> str | None:
+    """Run a slash command; returns "quit" to leave."""
+    from memllm_cli.errors import MemllmError
+    from memllm_cli.store.models import FactFilter
+
+    command, _, arg = line.partition(" ")
+    arg = arg.strip()
+    store = session.store
+    try:
+        if command in ("/quit", "/exit"):
+            return "quit"
+        if command == "/help":
+            emit(CHAT_HELP)
+        elif command == "/facts":
+            count = int(arg) if arg else 10
+            facts = list(store.facts(FactFilter(limit=count, newest_first=True)))[::-1]
+            for fact in facts:
+                emit(f"  {fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
+            if not facts:
+                emit("  (no facts yet)")
+        elif command == "/undo":
+            result = store.undo()
+            emit(f"  {result.description}: {result.undone_ops} change(s) reverted")
+        elif command == "/forget":
+            with store.batch("rm", f"chat /forget {arg}"):
+                fact = store.remove_fact(int(arg))
+            emit(f"  forgot fact {fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
+        elif command == "/memory":
+            if arg not in ("on", "off"):
+                emit("  usage: /memory on|off")
+            else:
+                session.memory = arg == "on"
+                emit(f"  memory {arg}")
+        else:
+            emit(f"  unknown command {command}; /help lists them")
+    except ValueError:
+        emit(f"  {command} needs a number")
+    except MemllmError as exc:
+        emit(f"  error: {exc}")
+    return None

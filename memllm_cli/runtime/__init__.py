@@ -1,0 +1,1 @@
+"""The model runtime: backends, prompts, and the MemLLM read/write loops."""

@@ -1,0 +1,266 @@
+"""The MemLLM loops: read while answering, write while listening.
+
+Read loop: generate until the model opens a call (``({``); generate the call
+under the read grammar up to ``-->``; run its queries against the store; append
+the results and ``})``; resume. An empty result rolls the call back and the
+answer continues without memory (no immediate retry); only the latest read
+block stays in the context. A model without our adapter (prompted mode) is
+made to read first, under a grammar restricted to the names and relations the
+memory holds, since a small model will not reliably decide to.
+
+Write pass: the user's statement in write mode, under the write grammar; the
+triples are stored with origin ``chat`` and the turn as provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from memllm_cli.embed import Embedder
+from memllm_cli.protocol import (
+    CALL_OPEN,
+    MEM_READ,
+    NO_CALL_GRAMMAR,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    ReadQuery,
+    Triple,
+    format_results,
+    parse_queries,
+    parse_write,
+    read_grammar,
+    read_opening,
+    write_grammar,
+)
+from memllm_cli.runtime import prompts
+from memllm_cli.runtime.models import Model
+from memllm_cli.store import Evidence, Store, WriteResult
+from memllm_cli.store.read import read
+
+FIRST_PERSON = frozenset({"i", "me", "my", "myself", "mine", "user", "the user"})
+MAX_GRAMMAR_NAMES = 2000
+
+
+@dataclass
+class ReadRecord:
+    """One memory read: the queries, what came back, and whether it was rolled back."""
+
+    queries: list[str]
+    results: list[dict[str, Any]]
+    rolled_back: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"queries": self.queries, "results": self.results, "rolled_back": self.rolled_back}
+
+
+@dataclass
+class Answer:
+    text: str
+    reads: list[ReadRecord] = field(default_factory=list)
+    writes: list[dict[str, Any]] = field(default_factory=list)
+    facts_used: list[int] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    transcript: str = ""
+    parse_failures: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "reads": [r.to_dict() for r in self.reads],
+            "writes": self.writes,
+            "facts_used": self.facts_used,
+            "sources": self.sources,
+            "parse_failures": self.parse_failures,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "tokens": self.tokens,
+        }
+
+
+Event = Callable[[str, str], None]
+
+
+@dataclass
+class Session:
+    """A model talking to one memory. ``on_event(kind, text)`` reports memory ops as they happen.
+
+    ``on_text`` receives the visible answer as it streams.
+    """
+
+    store: Store
+    model: Model
+    embedder: Embedder | None = None
+    me: str = "me"
+    memory: bool = True
+    max_calls: int = 3
+    max_tokens: int = 256
+    on_event: Event | None = None
+    on_text: Callable[[str], None] | None = None
+
+    def _event(self, kind: str, text: str) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, text)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _read_grammar(self) -> str:
+        """Prompted mode: only names and relations the memory holds; else any field."""
+        if not self.model.prompted:
+            return read_grammar()
+        relations = [r.label for r in self.store.relations() if r.facts]
+        names = self.store.conn.execute(
+            "SELECT name FROM names ORDER BY id LIMIT ?", (MAX_GRAMMAR_NAMES + 1,)
+        ).fetchall()
+        allowed = [n[0] for n in names] if len(names) <= MAX_GRAMMAR_NAMES else None
+        return read_grammar(relations or None, allowed)
+
+    def _run_queries(self, queries: list[ReadQuery], answer: Answer) -> list[str]:
+        started = time.perf_counter()
+        results, seen = [], set()
+        for query in queries:
+            for hit in read(self.store, query, self.embedder):
+                if hit.answer not in seen:
+                    seen.add(hit.answer)
+                    results.append(hit)
+        answer.timings["read"] = answer.timings.get("read", 0.0) + time.perf_counter() - started
+        results = results[:30]
+        answer.reads.append(
+            ReadRecord([q.format() for q in queries], [r.to_dict() for r in results])
+        )
+        for hit in results:
+            if hit.fact_id not in answer.facts_used:
+                answer.facts_used.append(hit.fact_id)
+        return [r.answer for r in results]
+
+    def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
+        """Answer ``question``, reading memory as the model asks (or first, in prompted mode)."""
+        prompt = prompts.read_prompt(
+            question, history or [], me=self.me, prompted=self.model.prompted
+        )
+        answer = Answer(text="")
+        visible: list[str] = []
+        context: list[str] = []  # the assistant turn as the model sees it
+        block_at: int | None = None  # index in ``context`` of the latest read block
+        calls, blocked, budget = 0, not self.memory, self.max_tokens
+        open_call = self.memory and self.model.prompted  # prompted mode reads first
+        generation = 0.0
+        while budget > 0:
+            if not open_call:
+                gen = self.model.generate(
+                    prompt + "".join(context),
+                    max_tokens=budget,
+                    stop=(prompts.IM_END,) if blocked else (CALL_OPEN, prompts.IM_END),
+                    grammar=NO_CALL_GRAMMAR if blocked and self.memory else None,
+                    on_text=self.on_text,
+                )
+                generation += gen.seconds
+                budget -= max(gen.completion_tokens, 1)
+                visible.append(gen.text)
+                context.append(gen.text)
+                if gen.stopped_by != CALL_OPEN:
+                    break
+                if calls >= self.max_calls:
+                    break
+            open_call = False
+            call = self.model.generate(
+                prompt + "".join(context) + CALL_OPEN,
+                max_tokens=400,
+                grammar=self._read_grammar(),
+                stop=(prompts.IM_END,),
+            )
+            generation += call.seconds
+            budget -= max(call.completion_tokens, 1)
+            calls += 1
+            try:
+                queries = _queries(call.text)
+            except ProtocolError as exc:
+                answer.parse_failures += 1
+                self._event("error", f"unparseable memory call dropped: {exc}")
+                blocked = True
+                continue
+            self._event("read", read_opening(queries))
+            found = self._run_queries(queries, answer)
+            if not found:
+                answer.reads[-1].rolled_back = True
+                self._event("empty", read_opening(queries) + format_results([]) + " (rolled back)")
+                blocked = True
+                continue
+            block = read_opening(queries) + format_results(found)
+            self._event("result", block)
+            if block_at is not None:
+                context[block_at] = ""
+            block_at = len(context)
+            context.append(block)
+        answer.text = "".join(visible).strip()
+        answer.transcript = "".join(context)
+        answer.timings["generation"] = generation
+        answer.sources = self._sources(answer.facts_used)
+        return answer
+
+    def _sources(self, fact_ids: list[int]) -> list[str]:
+        sources: list[str] = []
+        for fact_id in fact_ids:
+            for item in self.store.evidence(fact_id):
+                label = item.uri or item.origin
+                if label not in sources:
+                    sources.append(label)
+        return sources
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def extract(self, statement: str, context: str = "") -> list[Triple]:
+        """The facts ``statement`` states, in write mode under the write grammar."""
+        relations = [r.label for r in self.store.relations()] if self.model.prompted else None
+        gen = self.model.generate(
+            prompts.write_prompt(context, statement, me=self.me, prompted=self.model.prompted),
+            max_tokens=600,
+            grammar=write_grammar(relations),
+            stop=(prompts.IM_END,),
+        )
+        return [self._first_person(t) for t in parse_write(gen.text)]
+
+    def _first_person(self, triple: Triple) -> Triple:
+        def who(name: str) -> str:
+            return self.me if name.strip().casefold() in FIRST_PERSON else name
+
+        return Triple(who(triple.subject), triple.relation, who(triple.object))
+
+    def remember(self, statement: str, *, session_id: str, context: str = "") -> list[WriteResult]:
+        """Store what a chat turn states, as one undoable batch with the turn as evidence."""
+        try:
+            triples = self.extract(statement, context)
+        except ProtocolError as exc:
+            self._event("error", f"unparseable memory write dropped: {exc}")
+            return []
+        if not triples:
+            return []
+        evidence = Evidence(
+            origin="chat",
+            source_kind="chat",
+            uri=f"chat:{session_id}",
+            sha256=hashlib.sha256(statement.encode()).hexdigest(),
+            sentence=statement,
+            extractor=self.model.name,
+            protocol_version=PROTOCOL_VERSION,
+        )
+        with self.store.batch("chat", f"chat: {statement[:60]}"):
+            results = [
+                self.store.add_fact(t.subject, t.relation, t.object, evidence) for t in triples
+            ]
+        for result in results:
+            fact = result.fact
+            self._event("write", f"{fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
+        return results
+
+
+def _queries(call_text: str) -> list[ReadQuery]:
+    """Queries from a generated call body ``MEM_READ(...)-->``."""
+    opening = f"{MEM_READ}("
+    if not call_text.startswith(opening) or not call_text.endswith(")-->"):
+        raise ProtocolError(f"not a complete MEM_READ call: {call_text[:80]!r}")
+    return parse_queries(call_text[len(opening) : -len(")-->")])

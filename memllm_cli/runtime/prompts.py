@@ -1,0 +1,101 @@
+"""Prompts for read mode (answering) and write mode (extracting), in ChatML.
+
+SmolLM2-Instruct and most small instruct models speak ChatML. The finetuned
+adapter is trained on exactly these builders (memllm_cli/train imports them), so
+the runtime and the training data cannot drift apart. In prompted mode (a model
+without our adapter) a few worked examples show the call format; the grammar
+does the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from memllm_cli.protocol import (
+    ReadQuery,
+    Triple,
+    format_read,
+    format_write,
+    neutralise_text,
+    write_focus,
+)
+
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+
+READ_SYSTEM = (
+    "You are memllm, a personal knowledge assistant with a memory of facts. "
+    "Before answering a question about a person, place or thing, look it up: write "
+    "({MEM_READ(subject>>relation>>)--> to ask for objects or ({MEM_READ(>>relation>>object)--> "
+    "to ask for subjects; the memory appends its answers. Then answer in one short sentence "
+    "using them. If the memory has nothing, say you do not know."
+)
+WRITE_SYSTEM = (
+    "You extract facts for a memory. Read the text and write every fact that the sentence "
+    "between ({USER_ST}) and ({USER_END}) states, as ({MEM_WRITE-->subject>>relation>>object}) "
+    "with facts separated by ';'. Use full names. If the sentence states no fact, write "
+    "({MEM_WRITE-->})."
+)
+
+READ_EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "Where does Ola Nordmann live?",
+        format_read([ReadQuery("residence", subject="Ola Nordmann")], ["Bergen"])
+        + " Ola Nordmann lives in Bergen.",
+    ),
+    (
+        "Who works at Equinor?",
+        format_read([ReadQuery("employer", object="Equinor")], ["Kari Hansen", "Per Olsen"])
+        + " Kari Hansen and Per Olsen work at Equinor.",
+    ),
+)
+WRITE_EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        write_focus("", "Kari Hansen, a geologist, works for Equinor in Stavanger."),
+        format_write(
+            [
+                Triple("Kari Hansen", "employer", "Equinor"),
+                Triple("Kari Hansen", "work location", "Stavanger"),
+            ]
+        ),  # fmt: skip
+    ),
+    (write_focus("Kari Hansen works for Equinor.", "It was a rainy day."), format_write([])),
+)
+
+
+def chatml(messages: Sequence[tuple[str, str]]) -> str:
+    """``messages`` as ChatML, ending with an open assistant turn."""
+    body = "".join(f"{IM_START}{role}\n{text}{IM_END}\n" for role, text in messages)
+    return body + f"{IM_START}assistant\n"
+
+
+def _examples(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [m for user, assistant in pairs for m in (("user", user), ("assistant", assistant))]
+
+
+def read_prompt(
+    question: str,
+    history: Sequence[tuple[str, str]] = (),
+    *,
+    me: str = "me",
+    prompted: bool = True,
+) -> str:
+    """The read-mode prompt for ``question`` after earlier (user, answer) turns."""
+    system = READ_SYSTEM + f" The user is called {me}."
+    messages = [("system", system)]
+    if prompted:
+        messages += _examples(READ_EXAMPLES)
+    for user, answer in history:
+        messages += [("user", neutralise_text(user)), ("assistant", neutralise_text(answer))]
+    messages.append(("user", neutralise_text(question)))
+    return chatml(messages)
+
+
+def write_prompt(context: str, sentence: str, *, me: str = "me", prompted: bool = True) -> str:
+    """The write-mode prompt: context, then the focus sentence between the user markers."""
+    system = WRITE_SYSTEM + f' Facts about the user ("I", "my") have the subject {me}.'
+    messages = [("system", system)]
+    if prompted:
+        messages += _examples(WRITE_EXAMPLES)
+    messages.append(("user", write_focus(context, sentence)))
+    return chatml(messages)

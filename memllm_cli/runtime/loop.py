@@ -149,6 +149,7 @@ class Session:
         calls, blocked, budget = 0, not self.memory, self.max_tokens
         open_call = self.memory and self.model.prompted  # prompted mode reads first
         generation = 0.0
+        on_text = _lstripped(self.on_text)
         while budget > 0:
             if not open_call:
                 gen = self.model.generate(
@@ -156,7 +157,7 @@ class Session:
                     max_tokens=budget,
                     stop=(prompts.IM_END,) if blocked else (CALL_OPEN, prompts.IM_END),
                     grammar=NO_CALL_GRAMMAR if blocked and self.memory else None,
-                    on_text=self.on_text,
+                    on_text=on_text,
                 )
                 generation += gen.seconds
                 budget -= max(gen.completion_tokens, 1)
@@ -256,6 +257,23 @@ class Session:
             fact = result.fact
             self._event("write", f"{fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
         return results
+
+
+def _lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """``on_text`` minus the answer's leading whitespace (what follows a read block)."""
+    if on_text is None:
+        return None
+    started = False
+
+    def emit(text: str) -> None:
+        nonlocal started
+        if not started:
+            text = text.lstrip()
+            started = bool(text)
+        if text:
+            on_text(text)
+
+    return emit
 
 
 def _queries(call_text: str) -> list[ReadQuery]:

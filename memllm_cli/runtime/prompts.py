@@ -48,6 +48,11 @@ READ_EXAMPLES: tuple[tuple[str, str], ...] = (
         format_read([ReadQuery("employer", object="Equinor")], ["Kari Hansen", "Per Olsen"])
         + " Kari Hansen and Per Olsen work at Equinor.",
     ),
+    (
+        "Where does Kari Hansen work?",
+        format_read([ReadQuery("employer", subject="Kari Hansen")], ["Equinor"])
+        + " Kari Hansen works at Equinor.",
+    ),
 )
 WRITE_EXAMPLES: tuple[tuple[str, str], ...] = (
     (

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from memllm_cli.errors import MemllmError
 from memllm_cli.protocol import NO_CALL_GRAMMAR, read_grammar, write_grammar
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.models import LlamaModel, default_model_path
@@ -38,6 +39,11 @@ def test_every_grammar_compiles(model):
                 read_grammar(relations, names), NO_CALL_GRAMMAR]  # fmt: skip
     for grammar in grammars:
         assert model._grammar(grammar) is not None
+
+
+def test_a_broken_grammar_is_an_error_not_ignored(model):
+    with pytest.raises(MemllmError, match="did not compile"):
+        model._grammar('root ::= "a" | [')
 
 
 def test_one_fact_question_is_answered_from_memory(model, memory):

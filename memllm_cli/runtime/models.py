@@ -186,17 +186,24 @@ class LlamaModel:
         self._grammars: dict[str, object] = {}
 
     def _grammar(self, text: str) -> object:
-        """A compiled grammar; a grammar that fails to compile is an error, never a fallback."""
+        """A checked grammar: one that fails to compile is an error, never silently ignored.
+
+        ``LlamaGrammar.from_string`` does not parse; llama.cpp would hand back a null
+        sampler at generation time. So the grammar is compiled once here, and checked.
+        """
         if text not in self._grammars:
-            from llama_cpp import LlamaGrammar
+            import llama_cpp
 
             from memllm_cli.quiet import quiet_stderr
 
             with quiet_stderr():
-                try:
-                    self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
-                except ValueError as exc:
-                    raise MemllmError(f"a memory grammar did not compile: {exc}") from None
+                sampler = llama_cpp.llama_sampler_init_grammar(
+                    self.llm._model.vocab, text.encode(), b"root"
+                )
+            if not sampler:
+                raise MemllmError("a memory grammar did not compile (a bug in memllm)")
+            llama_cpp.llama_sampler_free(sampler)
+            self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[text]
 
     def count_tokens(self, text: str) -> int:

@@ -37,7 +37,7 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 from memllm_cli.runtime import prompts
-from memllm_cli.runtime.models import Model
+from memllm_cli.runtime.models import Generation, Model
 from memllm_cli.store import Evidence, Store, WriteResult
 from memllm_cli.store.read import read
 
@@ -148,19 +148,28 @@ class Session:
         block_at: int | None = None  # index in ``context`` of the latest read block
         calls, blocked, budget = 0, not self.memory, self.max_tokens
         open_call = self.memory and self.model.prompted  # prompted mode reads first
-        generation = 0.0
         on_text = _lstripped(self.on_text)
+        answer.timings["generation"] = 0.0
+        answer.tokens = {"prompt": 0, "completion": 0}
+
+        def generate(text: str, **options: Any) -> Generation:
+            nonlocal budget
+            gen = self.model.generate(prompt + text, **options)
+            answer.timings["generation"] += gen.seconds
+            answer.tokens["prompt"] += gen.prompt_tokens
+            answer.tokens["completion"] += gen.completion_tokens
+            budget -= max(gen.completion_tokens, 1)
+            return gen
+
         while budget > 0:
             if not open_call:
-                gen = self.model.generate(
-                    prompt + "".join(context),
+                gen = generate(
+                    "".join(context),
                     max_tokens=budget,
                     stop=(prompts.IM_END,) if blocked else (CALL_OPEN, prompts.IM_END),
                     grammar=NO_CALL_GRAMMAR if blocked and self.memory else None,
                     on_text=on_text,
                 )
-                generation += gen.seconds
-                budget -= max(gen.completion_tokens, 1)
                 visible.append(gen.text)
                 context.append(gen.text)
                 if gen.stopped_by != CALL_OPEN:
@@ -168,14 +177,12 @@ class Session:
                 if calls >= self.max_calls:
                     break
             open_call = False
-            call = self.model.generate(
-                prompt + "".join(context) + CALL_OPEN,
+            call = generate(
+                "".join(context) + CALL_OPEN,
                 max_tokens=400,
                 grammar=self._read_grammar(),
                 stop=(prompts.IM_END,),
             )
-            generation += call.seconds
-            budget -= max(call.completion_tokens, 1)
             calls += 1
             try:
                 queries = _queries(call.text)
@@ -199,7 +206,6 @@ class Session:
             context.append(block)
         answer.text = "".join(visible).strip()
         answer.transcript = "".join(context)
-        answer.timings["generation"] = generation
         answer.sources = self._sources(answer.facts_used)
         return answer
 

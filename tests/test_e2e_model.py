@@ -49,7 +49,7 @@ def test_a_broken_grammar_is_an_error_not_ignored(model):
 def test_one_fact_question_is_answered_from_memory(model, memory):
     answer = Session(memory, model).ask("Where does Ingrid Solberg live?")
     assert answer.parse_failures == 0
-    assert answer.reads[0].queries == ["Ingrid Solberg>>residence>>"]
+    assert answer.reads[0].query == "Ingrid Solberg>>residence>>"
     assert answer.facts_used == [1]
     assert "Trondheim" in answer.text
 
@@ -61,7 +61,7 @@ def test_questions_never_produce_unparseable_calls(model, memory):
     for question in questions:
         answer = session.ask(question)
         assert answer.parse_failures == 0
-        assert all(r.queries for r in answer.reads)
+        assert all(r.query for r in answer.reads)
 
 
 def test_chat_statement_writes_only_valid_facts(model, memory):

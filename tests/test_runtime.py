@@ -38,7 +38,7 @@ def test_read_call_runs_queries_and_resumes(memory):
     block = "({MEM_READ(Ingrid Solberg>>residence>>)-->Trondheim})"
     assert model.prompts[2].endswith("She lives in " + block)
     assert answer.facts_used == [1] and answer.sources == ["manual"]
-    assert answer.reads[0].queries == ["Ingrid Solberg>>residence>>"]
+    assert answer.reads[0].query == "Ingrid Solberg>>residence>>"
     assert [k for k, _ in events] == ["read", "result"]
     assert answer.parse_failures == 0 and "MEM_READ" in (model.grammars[1] or "")
 

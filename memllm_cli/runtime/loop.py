@@ -47,14 +47,14 @@ MAX_GRAMMAR_NAMES = 2000
 
 @dataclass
 class ReadRecord:
-    """One memory read: the queries, what came back, and whether it was rolled back."""
+    """One query of a read call, its answers, and whether the call was rolled back."""
 
-    queries: list[str]
+    query: str
     results: list[dict[str, Any]]
     rolled_back: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"queries": self.queries, "results": self.results, "rolled_back": self.rolled_back}
+        return {"query": self.query, "results": self.results, "rolled_back": self.rolled_back}
 
 
 @dataclass
@@ -120,22 +120,24 @@ class Session:
         return read_grammar(relations or None, allowed)
 
     def _run_queries(self, queries: list[ReadQuery], answer: Answer) -> list[str]:
+        """Run a call's queries; the answers, merged in order, at most 30 per call."""
         started = time.perf_counter()
-        results, seen = [], set()
+        merged: list[str] = []
+        records = []
         for query in queries:
-            for hit in read(self.store, query, self.embedder):
-                if hit.answer not in seen:
-                    seen.add(hit.answer)
-                    results.append(hit)
+            hits = read(self.store, query, self.embedder)
+            records.append(ReadRecord(query.format(), [h.to_dict() for h in hits]))
+            for hit in hits:
+                if hit.answer not in merged and len(merged) < 30:
+                    merged.append(hit.answer)
+                    if hit.fact_id not in answer.facts_used:
+                        answer.facts_used.append(hit.fact_id)
         answer.timings["read"] = answer.timings.get("read", 0.0) + time.perf_counter() - started
-        results = results[:30]
-        answer.reads.append(
-            ReadRecord([q.format() for q in queries], [r.to_dict() for r in results])
-        )
-        for hit in results:
-            if hit.fact_id not in answer.facts_used:
-                answer.facts_used.append(hit.fact_id)
-        return [r.answer for r in results]
+        if not merged:
+            for record in records:
+                record.rolled_back = True
+        answer.reads += records
+        return merged
 
     def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
         """Answer ``question``, reading memory as the model asks (or first, in prompted mode)."""
@@ -194,7 +196,6 @@ class Session:
             self._event("read", read_opening(queries))
             found = self._run_queries(queries, answer)
             if not found:
-                answer.reads[-1].rolled_back = True
                 self._event("empty", read_opening(queries) + format_results([]) + " (rolled back)")
                 blocked = True
                 continue

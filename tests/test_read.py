@@ -1,9 +1,11 @@
+from dataclasses import replace
+
 import pytest
 
 from memllm_cli.embed import HashEmbedder
 from memllm_cli.errors import EmbeddingMismatchError
 from memllm_cli.protocol import parse_query
-from memllm_cli.store.read import ReadConfig, read
+from memllm_cli.store.read import DEFAULT_READ, HASH_READ, ReadConfig, config_for, read
 
 
 @pytest.fixture
@@ -17,7 +19,8 @@ def people(store):
 
 
 def answers(store, text, embedder=None, **config):
-    return [a.answer for a in read(store, parse_query(text), embedder, ReadConfig(**config))]
+    chosen = replace(config_for(embedder), **config)
+    return [a.answer for a in read(store, parse_query(text), embedder, chosen)]
 
 
 def test_exact_read_needs_no_embedder(people):
@@ -36,7 +39,7 @@ def test_fuzzy_name_and_relation(people, embedder):
     assert answers(people, "Ingrid Solbergg>>residence>>", embedder) == ["Trondheim"]
     assert answers(people, "Ingrid Solberg>>employers>>", embedder) == ["NIVA"]
     result = read(people, parse_query("Ingrid Solbergg>>residence>>"), embedder)[0]
-    assert 0 < result.score <= ReadConfig().tau_mean
+    assert 0 < result.score <= HASH_READ.tau_mean
     assert (result.subject, result.relation, result.object) == (
         "Ingrid Solberg",
         "residence",
@@ -105,3 +108,15 @@ def test_embedding_cache_runs_each_text_once(people):
     first = len(calls)
     read(people, parse_query("Ingrid Solbergg>>residence>>"), counting)
     assert first > 0 and len(calls) == first
+
+
+def test_minilm_thresholds_are_the_calibrated_ones():
+    from memllm_cli.embed import SentenceTransformerEmbedder
+
+    assert config_for(SentenceTransformerEmbedder()) == DEFAULT_READ
+    assert config_for(None) == DEFAULT_READ
+    assert (DEFAULT_READ.tau_entity, DEFAULT_READ.tau_relation, DEFAULT_READ.tau_mean) == (
+        0.08,
+        0.225,
+        0.15,
+    )

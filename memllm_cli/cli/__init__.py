@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from memllm_cli.cli import converse, facts, history, relations
+from memllm_cli.cli import converse, facts, history, ingest, relations
 from memllm_cli.cli import doctor as doctor_cmd
 from memllm_cli.cli.common import MemllmGroup, state
 
@@ -24,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("ingest")(ingest.ingest)
+app.command("apply")(ingest.apply)
 app.command("ask")(converse.ask)
 app.command("chat")(converse.chat)
 app.add_typer(facts.app, name="facts")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from memllm_cli.errors import MemllmError, StoreError
+from memllm_cli.errors import InvalidInputError, MemllmError, StoreError
 
 if TYPE_CHECKING:
     from memllm_cli.embed import Embedder
@@ -72,6 +74,20 @@ def open_store(ctx: typer.Context) -> Store:
         app_state.store = Store.open(path)
         ctx.find_root().call_on_close(app_state.store.close)
     return app_state.store
+
+
+@contextmanager
+def open_input(path: str) -> Iterator[tuple[TextIO, str]]:
+    """(text stream, display name) for a file path, or stdin for ``-``."""
+    if path == "-":
+        yield sys.stdin, "stdin"
+        return
+    try:
+        handle = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        yield handle, path
 
 
 def embedder() -> Embedder:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from memllm_cli.cli.common import embedder, open_store
+from memllm_cli.cli.common import embedder, open_input, open_store
 from memllm_cli.cli.output import CsvFlag, JsonFlag, JsonlFlag, choose, emit, message, render
 
 if TYPE_CHECKING:
     from memllm_cli.store import Fact, WriteResult
+    from memllm_cli.store.transfer import ImportReport
 
 app = typer.Typer(
     help="List, search, add, edit, remove, import and export facts.", no_args_is_help=True
@@ -312,28 +313,21 @@ def import_(
 
     Example: memllm facts import - < facts.csv
     """
-    from contextlib import nullcontext
-
     from memllm_cli.store.transfer import import_text
 
-    name = "stdin" if path == "-" else path
     store = open_store(ctx)
-    with nullcontext(sys.stdin) if path == "-" else _open_text(path) as stream:
+    with open_input(path) as (stream, name):
         report = import_text(store, stream, name=name, fmt=fmt, skip_bad=skip_bad)
+    report_import(report, name)
+
+
+def report_import(report: ImportReport, name: str) -> None:
+    """Warnings and skipped lines, then the count: all on stderr."""
     for warning in report.warnings:
         message(f"warning: {warning}")
     for number, why in report.skipped:
         message(f"skipped line {number}: {why}")
     message(f"imported {report.imported} facts from {name}")
-
-
-def _open_text(path: str) -> TextIO:
-    from memllm_cli.errors import InvalidInputError
-
-    try:
-        return Path(path).open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
 
 
 @app.command("export")

@@ -230,7 +230,8 @@ class Session:
             grammar=write_grammar(relations),
             stop=(prompts.IM_END,),
         )
-        return [self._first_person(t) for t in parse_write(gen.text)]
+        triples = [self._first_person(t) for t in parse_write(gen.text)]
+        return list(dict.fromkeys(triples))  # a small model may repeat itself
 
     def _first_person(self, triple: Triple) -> Triple:
         def who(name: str) -> str:

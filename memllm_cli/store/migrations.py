@@ -178,7 +178,30 @@ def _seed_relations(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial", _INITIAL, _seed_relations),)
+_DOCUMENTS = """
+-- A document version counts as ingested once its batch commits; undoing that batch clears it.
+ALTER TABLE sources ADD COLUMN ingested_at TEXT;
+ALTER TABLE sources ADD COLUMN ingest_batch INTEGER REFERENCES batches(id);
+CREATE INDEX sources_uri ON sources(uri);
+CREATE INDEX sources_ingest_batch ON sources(ingest_batch) WHERE ingest_batch IS NOT NULL;
+
+-- The sentences of an ingested document version, in order: what the next version is
+-- compared against, so that only changed sentences go through the model again.
+CREATE TABLE segments (
+  id INTEGER PRIMARY KEY,
+  source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  sentence_sha256 TEXT NOT NULL,
+  line_start INTEGER NOT NULL,
+  line_end INTEGER NOT NULL,
+  UNIQUE (source_id, position)
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", _INITIAL, _seed_relations),
+    Migration(2, "documents", _DOCUMENTS),
+)
 
 LATEST = MIGRATIONS[-1].number
 

@@ -127,8 +127,9 @@ class Store:
             yield batch_id
             touched = self.conn.execute(
                 "SELECT 1 FROM ops WHERE batch_id = ? UNION ALL "
-                "SELECT 1 FROM provenance WHERE batch_id = ? LIMIT 1",
-                (batch_id, batch_id),
+                "SELECT 1 FROM provenance WHERE batch_id = ? UNION ALL "
+                "SELECT 1 FROM sources WHERE ingest_batch = ? LIMIT 1",
+                (batch_id, batch_id, batch_id),
             ).fetchone()
             if touched is None:
                 self.conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
@@ -635,8 +636,20 @@ class Store:
                     "UPDATE ops SET undone_by = ? WHERE id = ?", (undo_batch, op_row_id)
                 )
             if batch_id is not None or op_id is None:
+                undone = ops[0][1]
                 self.conn.execute(
-                    "UPDATE batches SET undone_by = ? WHERE id = ?", (undo_batch, ops[0][1])
+                    "UPDATE batches SET undone_by = ? WHERE id = ?", (undo_batch, undone)
+                )
+                # An undone ingest leaves its document version un-ingested again.
+                self.conn.execute(
+                    "DELETE FROM segments WHERE source_id IN "
+                    "(SELECT id FROM sources WHERE ingest_batch = ?)",
+                    (undone,),
+                )
+                self.conn.execute(
+                    "UPDATE sources SET ingested_at = NULL, ingest_batch = NULL "
+                    "WHERE ingest_batch = ?",
+                    (undone,),
                 )
             self.conn.execute(
                 "UPDATE batches SET description = ? WHERE id = ?", (f"undo {what}", undo_batch)
@@ -700,6 +713,82 @@ class Store:
             )
         self.conn.execute("DELETE FROM names WHERE entity_id = ?", (entity_id,))
         self.conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,))
+
+    # -- documents ----------------------------------------------------------------------------
+
+    def ingested_version(self, uri: str) -> tuple[int, str] | None:
+        """(source id, sha256) of the latest ingested version of the document at ``uri``."""
+        row = self.conn.execute(
+            "SELECT id, sha256 FROM sources WHERE uri = ? AND ingested_at IS NOT NULL "
+            "ORDER BY ingested_at DESC, id DESC LIMIT 1",
+            (uri,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def begin_document(self, uri: str, sha256: str) -> int:
+        """Mark this version of ``uri`` ingested by the current batch; return its source id."""
+        source_id = self._source(Evidence(source_kind="document", uri=uri, sha256=sha256))
+        assert source_id is not None
+        self.conn.execute("DELETE FROM segments WHERE source_id = ?", (source_id,))
+        self.conn.execute(
+            "UPDATE sources SET ingested_at = ?, ingest_batch = ? WHERE id = ?",
+            (now(), self._current_batch(), source_id),
+        )
+        return source_id
+
+    def add_segment(
+        self, source_id: int, position: int, sentence_sha256: str, line_start: int, line_end: int
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO segments (source_id, position, sentence_sha256, line_start, line_end) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (source_id, position, sentence_sha256, line_start, line_end),
+        )
+
+    def segment_hashes(self, source_id: int) -> set[str]:
+        rows = self.conn.execute(
+            "SELECT sentence_sha256 FROM segments WHERE source_id = ?", (source_id,)
+        )
+        return {row[0] for row in rows}
+
+    def stated_by(self, source_id: int) -> list[tuple[str, Fact]]:
+        """(sentence, fact) for every current fact this document version states."""
+        rows = self.conn.execute(
+            FACT_SELECT + " JOIN provenance p ON p.fact_id = f.id WHERE p.source_id = ? "
+            "AND f.status = 'current' ORDER BY p.id",
+            (source_id,),
+        )
+        return [(self._sentence_of(row[0], source_id), _fact(row)) for row in rows]
+
+    def _sentence_of(self, fact_id: int, source_id: int) -> str:
+        row = self.conn.execute(
+            "SELECT sentence FROM provenance WHERE fact_id = ? AND source_id = ? LIMIT 1",
+            (fact_id, source_id),
+        ).fetchone()
+        return row[0] or ""
+
+    def retract_unstated(self, uri: str, kept: set[int]) -> list[Fact]:
+        """Retract current facts that only the document at ``uri`` stated and ``kept`` lacks.
+
+        A fact also stated by hand, in chat or by another document stays.
+        """
+        rows = self.conn.execute(
+            "SELECT DISTINCT p.fact_id FROM provenance p JOIN sources s ON s.id = p.source_id "
+            "JOIN facts f ON f.id = p.fact_id WHERE s.uri = ? AND f.status = 'current'",
+            (uri,),
+        ).fetchall()
+        retracted = []
+        for (fact_id,) in rows:
+            if fact_id in kept:
+                continue
+            elsewhere = self.conn.execute(
+                "SELECT 1 FROM provenance p LEFT JOIN sources s ON s.id = p.source_id "
+                "WHERE p.fact_id = ? AND (s.id IS NULL OR s.uri != ?) LIMIT 1",
+                (fact_id, uri),
+            ).fetchone()
+            if elsewhere is None:
+                retracted.append(self.retract_fact(fact_id))
+        return retracted
 
     # -- vectors --------------------------------------------------------------------------------
 

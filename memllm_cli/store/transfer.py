@@ -155,10 +155,17 @@ def import_records(
     *,
     skip_bad: bool = False,
     description: str = "facts import",
+    documents: bool = False,
 ) -> ImportReport:
-    """Import records in one batch. A bad record aborts everything unless ``skip_bad``."""
+    """Import records in one batch. A bad record aborts everything unless ``skip_bad``.
+
+    With ``documents``, each document version named in the evidence is marked as
+    ingested (``memllm apply`` of ``ingest --dry-run`` output), so a later ingest of
+    the unchanged file does nothing.
+    """
     report = ImportReport()
     links: list[tuple[int, int, dict[str, str]]] = []
+    begun: set[tuple[str, str]] = set()
     with store.batch("import", description):
         for number, record in records:
             store.conn.execute("SAVEPOINT record")
@@ -172,6 +179,11 @@ def import_records(
                         links.append((number, fact.id, record["superseded_by"]))
                 else:
                     evidence = [evidence_from_dict(e) for e in record.get("evidence") or []]
+                    for item in evidence if documents else []:
+                        version = (item.uri or "", item.sha256 or "")
+                        if item.source_kind == "document" and all(version) and version not in begun:
+                            store.begin_document(*version)
+                            begun.add(version)
                     valid_from = record.get("valid_from")
                     for item in evidence or [Evidence(origin=record.get("origin", "manual"))]:
                         result = store.add_fact(
@@ -200,7 +212,13 @@ def import_records(
 
 
 def import_text(
-    store: Store, stream: TextIO, *, name: str, fmt: str | None = None, skip_bad: bool = False
+    store: Store,
+    stream: TextIO,
+    *,
+    name: str,
+    fmt: str | None = None,
+    skip_bad: bool = False,
+    documents: bool = False,
 ) -> ImportReport:
     """Import a JSONL or CSV stream; the format comes from ``fmt``, the file name, or the text."""
     try:
@@ -210,7 +228,13 @@ def import_text(
             fmt = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
             fmt = fmt or sniff_format(head)
         records = read_records(chain([head], stream), fmt)
-        return import_records(store, records, skip_bad=skip_bad, description=f"facts import {name}")
+        return import_records(
+            store,
+            records,
+            skip_bad=skip_bad,
+            description=f"{'apply' if documents else 'facts import'} {name}",
+            documents=documents,
+        )
     except UnicodeDecodeError:
         raise InvalidInputError(f"{name} is not UTF-8 text; nothing was imported") from None
 

@@ -1,0 +1,193 @@
+"""``memllm ingest`` and ``memllm apply``: documents into memory, with a look first if you like."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from memllm_cli.cli.common import embedder, open_input, open_store
+from memllm_cli.cli.converse import MaxTokens, Me, ModelName, ModelPath, ModelUrl
+from memllm_cli.cli.output import JsonFlag, message, render
+
+if TYPE_CHECKING:
+    from memllm_cli.ingest.pipeline import DocumentReport, Progress
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str], typer.Argument(metavar="PATH...", help="Files or folders; - reads stdin.")
+    ],
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", "-i", help="Glob for files in folders (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-x", help="Glob to leave out (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print proposed facts as NDJSON; store nothing.")
+    ] = False,
+    code: Annotated[bool, typer.Option("--code", help="Read code blocks too.")] = False,
+    model_path: ModelPath = None,
+    model_url: ModelUrl = None,
+    model_name: ModelName = None,
+    me: Me = "me",
+    max_tokens: MaxTokens = 256,
+    json_: JsonFlag = False,
+) -> None:
+    """Read documents sentence by sentence and store the facts they state, with their source.
+
+    Unchanged files are skipped; an edited file is re-read where it changed, and facts
+    whose sentences are gone are retracted. Each document is one undoable batch. Ctrl-C
+    stops after the current document.
+
+    Example: memllm ingest notes.md
+
+    Example: memllm ingest ~/notes --include "*.md" --exclude "drafts/*"
+
+    Example: memllm ingest notes.md --dry-run > proposed.jsonl
+    """
+    from memllm_cli.ingest.pipeline import DEFAULT_INCLUDE, DocumentReport, Ingestor, discover
+    from memllm_cli.runtime import models
+    from memllm_cli.runtime.loop import Session
+
+    store = open_store(ctx)
+    found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or ()))
+    model = models.load_model(model_path, model_url, model_name=model_name)
+    session = Session(store, model, embedder(), me=me, max_tokens=max_tokens)
+    ingestor = Ingestor(store, session, dry_run=dry_run, code=code,
+                        on_proposal=lambda record: render([record], "jsonl", []))  # fmt: skip
+    stop = _StopAfterDocument()
+    reports: list[DocumentReport] = []
+    started = time.perf_counter()
+    with _progress(len(found)) as show:
+        ingestor.on_progress = show
+        for item in found:
+            if stop.requested:
+                break
+            report = item if isinstance(item, DocumentReport) else ingestor.ingest(item)
+            reports.append(report)
+            _say(report)
+            show(None)
+    stop.restore()
+    elapsed = time.perf_counter() - started
+    if json_:
+        render([{"documents": [r.to_dict() for r in reports], "seconds": round(elapsed, 3)}],
+               "jsonl", [])  # fmt: skip
+    _summary(reports, elapsed, interrupted=stop.requested)
+    if any(r.status == "skipped" for r in reports):
+        raise typer.Exit(1)
+
+
+def _say(report: DocumentReport) -> None:
+    if report.status in ("unchanged", "empty", "skipped"):
+        message(
+            f"{report.name}: {report.status}" + (f" ({report.message})" if report.message else "")
+        )
+    elif report.message:
+        message(f"{report.name}: {report.message}")
+
+
+def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool) -> None:
+    done = [r for r in reports if r.status in ("ingested", "dry-run")]
+    keys = ("sentences", "reused", "facts", "added", "superseded", "retracted")
+    total = {k: sum(getattr(r, k) for r in done) for k in keys}
+    skipped = sum(r.status in ("unchanged", "empty", "skipped") for r in reports)
+    rate = total["sentences"] / seconds if seconds else 0.0
+    verb = "proposed" if any(r.status == "dry-run" for r in done) else "added"
+    message(
+        f"{len(done)} document(s), {total['sentences']} sentences "
+        f"({total['reused']} reused from the last version), "
+        f"{total['facts']} facts {verb}: {total['added']} new, {total['superseded']} superseded, "
+        f"{total['retracted']} retracted; {skipped} document(s) skipped; "
+        f"{rate:.1f} sentences/s" + ("; interrupted" if interrupted else "")
+    )
+
+
+class _StopAfterDocument:
+    """First Ctrl-C: finish the current document, then stop. Second: abort it (rolled back)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        message("stopping after this document (Ctrl-C again to abort it)")
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
+class _progress:  # noqa: N801 - used as a context manager, like a function
+    """A rich progress bar on stderr while documents are read; nothing when not a terminal."""
+
+    def __init__(self, documents: int) -> None:
+        self.documents = documents
+        self.done = 0
+        self.bar: Any = None
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> Any:
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if console.is_terminal:
+            from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress(
+                "[progress.description]{task.description}", BarColumn(),
+                "{task.fields[stats]}", TimeRemainingColumn(), console=console, transient=True,
+            )  # fmt: skip
+            self.bar.start()
+            self.task = self.bar.add_task("", total=max(self.documents, 1), stats="")
+        return self.update
+
+    def update(self, progress: Progress | None) -> None:
+        if progress is None:
+            self.done += 1
+        if self.bar is None:
+            return
+        if progress is not None:
+            rate = progress.sentences / max(time.perf_counter() - self.started, 1e-9)
+            stats = f"{progress.sentences} sentences, {progress.facts} facts, {rate:.1f}/s"
+            where = f"{self.done + 1}/{self.documents} {progress.document}"
+            done = self.done + progress.fraction
+            self.bar.update(self.task, completed=done, stats=stats, description=where)
+        else:
+            self.bar.update(self.task, completed=self.done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def apply(
+    ctx: typer.Context,
+    path: Annotated[
+        str, typer.Argument(metavar="FILE", help="NDJSON from ingest --dry-run, or -.")
+    ],
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Store the good lines and report the bad ones.")
+    ] = False,
+) -> None:
+    """Store facts proposed by 'ingest --dry-run' (after you filtered or edited them).
+
+    The documents they name count as ingested: ingesting them again unchanged does nothing.
+
+    Example: memllm ingest notes.md --dry-run | grep -v Bergen | memllm apply -
+    """
+    from memllm_cli.cli.facts import report_import
+    from memllm_cli.store.transfer import import_text
+
+    store = open_store(ctx)
+    with open_input(path) as (stream, name):
+        report = import_text(store, stream, name=name, fmt="jsonl", skip_bad=skip_bad,
+                             documents=True)  # fmt: skip
+    report_import(report, name)

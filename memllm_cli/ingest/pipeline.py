@@ -1,0 +1,282 @@
+"""``memllm ingest``: documents into memory, sentence by sentence, in write mode.
+
+Each document is one transaction and one undo batch. A document whose content
+(sha256) was ingested before is skipped. An edited document is compared with its
+last ingested version sentence by sentence: unchanged sentences keep their facts
+without running the model, new sentences go through it, and facts that only the
+vanished sentences stated are retracted (kept in history).
+
+The model sees, for each focus sentence, the preceding sentences of the same
+document. That context grows sentence by sentence and, past its budget, restarts
+from the previous sentence: so consecutive prompts share a long prefix, and
+llama.cpp's KV cache evaluates only the tokens that are new.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import IO, Any
+
+from memllm_cli.errors import InvalidInputError
+from memllm_cli.ingest.text import sentences
+from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
+from memllm_cli.runtime.loop import Session
+from memllm_cli.store import Evidence, Store
+
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
+DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.text")
+CONTEXT_CHARS = 600
+_replaced: list[int] = [0]
+
+
+def _count_replacement(error: UnicodeError) -> tuple[str, int]:
+    """A decode error handler that substitutes U+FFFD and counts how often it did."""
+    assert isinstance(error, UnicodeDecodeError)
+    _replaced[0] += 1
+    return "\ufffd", error.end
+
+
+codecs.register_error("memllm-replace", _count_replacement)
+
+
+@dataclass
+class Document:
+    """One input: a file, or stdin spooled to a temporary file."""
+
+    uri: str
+    name: str
+    path: Path
+    markdown: bool
+
+
+@dataclass
+class DocumentReport:
+    name: str
+    status: str  # ingested | unchanged | empty | skipped | dry-run
+    sentences: int = 0
+    reused: int = 0
+    facts: int = 0
+    added: int = 0
+    superseded: int = 0
+    retracted: int = 0
+    parse_failures: int = 0
+    seconds: float = 0.0
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Progress:
+    """What a progress display needs, updated after every sentence."""
+
+    document: str = ""
+    fraction: float = 0.0  # of the current document, by characters read
+    sentences: int = 0
+    facts: int = 0
+
+
+def discover(
+    paths: Sequence[str],
+    include: Sequence[str] = DEFAULT_INCLUDE,
+    exclude: Sequence[str] = (),
+    stdin: IO[bytes] | None = None,
+) -> Iterator[Document | DocumentReport]:
+    """Documents named by ``paths`` (folders recursively); unreadable ones as skipped reports."""
+    for raw in paths:
+        if raw == "-":
+            yield _spool_stdin(stdin or sys.stdin.buffer)
+            continue
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and any(fnmatch(p.name, g) for g in include)
+                and not any(fnmatch(str(p.relative_to(path)), g) or fnmatch(p.name, g)
+                            for g in exclude)
+            )  # fmt: skip
+            for file in found:
+                yield _document(file)
+        elif path.is_file():
+            yield _document(path)
+        elif path.exists():
+            yield DocumentReport(raw, "skipped", message="not a regular file")
+        else:
+            yield DocumentReport(raw, "skipped", message="no such file or folder")
+
+
+def _document(path: Path) -> Document:
+    resolved = path.resolve()
+    return Document(str(resolved), str(path), resolved, path.suffix.lower() in MARKDOWN_SUFFIXES)
+
+
+def _spool_stdin(stream: IO[bytes]) -> Document:
+    """Copy stdin to a temporary file: it is hashed first and read again as text."""
+    spool = tempfile.NamedTemporaryFile(prefix="memllm-stdin-", delete=False)  # noqa: SIM115
+    with spool:
+        while block := stream.read(1 << 20):
+            spool.write(block)
+    return Document("stdin", "stdin", Path(spool.name), markdown=True)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_binary(path: Path) -> bool:
+    """A NUL byte in the first 8 KiB: not text we can read."""
+    with path.open("rb") as handle:
+        return b"\x00" in handle.read(8192)
+
+
+class _Counted(io.TextIOWrapper):
+    """A text reader whose position in characters read is known, for progress."""
+
+    chars = 0
+
+    def __next__(self) -> str:
+        line = super().__next__()
+        self.chars += len(line)
+        return line
+
+
+@dataclass
+class Ingestor:
+    """Runs write mode over documents into one store."""
+
+    store: Store
+    session: Session
+    dry_run: bool = False
+    code: bool = False
+    context_chars: int = CONTEXT_CHARS
+    on_proposal: Callable[[dict[str, Any]], None] | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    progress: Progress = field(default_factory=Progress)
+
+    def ingest(self, doc: Document) -> DocumentReport:
+        started = time.perf_counter()
+        report = DocumentReport(doc.name, "ingested")
+        try:
+            if is_binary(doc.path):
+                report.status, report.message = "skipped", "binary file"
+                return report
+            sha = file_sha256(doc.path)
+        except OSError as exc:
+            report.status, report.message = "skipped", f"cannot read: {exc.strerror}"
+            return report
+        previous = self.store.ingested_version(doc.uri)
+        if previous is not None and previous[1] == sha:
+            report.status, report.message = "unchanged", "already ingested"
+            return report
+        _replaced[0] = 0
+        if self.dry_run:
+            report.status = "dry-run"
+            self._read(doc, sha, report, previous=None, source_id=None)
+        else:
+            with self.store.batch("ingest", f"ingest {doc.name}"):
+                source_id = self.store.begin_document(doc.uri, sha)
+                kept = self._read(doc, sha, report, previous, source_id)
+                if previous is not None:
+                    report.retracted = len(self.store.retract_unstated(doc.uri, kept))
+        if report.sentences == 0 and report.status != "skipped":
+            report.status, report.message = "empty", "no text"
+        if _replaced[0]:
+            report.message = f"invalid UTF-8: {_replaced[0]} byte sequence(s) replaced"
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _read(
+        self,
+        doc: Document,
+        sha: str,
+        report: DocumentReport,
+        previous: tuple[int, str] | None,
+        source_id: int | None,
+    ) -> set[int]:
+        """Extract (or carry over) the facts of every sentence; return the fact ids stated."""
+        carried: dict[str, list[tuple[str, str, str]]] = {}
+        if previous is not None:
+            for sentence, fact in self.store.stated_by(previous[0]):
+                carried.setdefault(sentence, []).append((fact.subject, fact.relation, fact.object))
+        kept: set[int] = set()
+        context: list[str] = []
+        size = max(doc.path.stat().st_size, 1)
+        self.progress.document = doc.name
+        with doc.path.open("rb") as raw:
+            stream = _Counted(raw, encoding="utf-8", errors="memllm-replace", newline=None)
+            for position, sentence in enumerate(
+                sentences(stream, markdown=doc.markdown, code=self.code)
+            ):
+                report.sentences += 1
+                digest = hashlib.sha256(sentence.text.encode()).hexdigest()
+                if source_id is not None:
+                    self.store.add_segment(
+                        source_id, position, digest, sentence.line_start, sentence.line_end
+                    )
+                evidence = Evidence(
+                    origin="document", source_kind="document", uri=doc.uri, sha256=sha,
+                    sentence=sentence.text, line_start=sentence.line_start,
+                    line_end=sentence.line_end, extractor=self.session.model.name,
+                    protocol_version=PROTOCOL_VERSION,
+                )  # fmt: skip
+                if sentence.text in carried:
+                    report.reused += 1
+                    triples = carried[sentence.text]
+                else:
+                    triples = self._extract(sentence.text, " ".join(context), report)
+                for subject, relation, obj in triples:
+                    self._store(subject, relation, obj, evidence, report, kept)
+                context.append(sentence.text)
+                if sum(len(s) + 1 for s in context) > self.context_chars:
+                    context = context[-1:]
+                self.progress.sentences += 1
+                self.progress.fraction = min(stream.chars / size, 1.0)
+                if self.on_progress is not None:
+                    self.on_progress(self.progress)
+        return kept
+
+    def _extract(
+        self, sentence: str, context: str, report: DocumentReport
+    ) -> list[tuple[str, str, str]]:
+        try:
+            return [
+                (t.subject, t.relation, t.object) for t in self.session.extract(sentence, context)
+            ]
+        except ProtocolError:
+            report.parse_failures += 1
+            return []
+
+    def _store(
+        self, subject: str, relation: str, obj: str, evidence: Evidence,
+        report: DocumentReport, kept: set[int],
+    ) -> None:  # fmt: skip
+        report.facts += 1
+        self.progress.facts += 1
+        if self.dry_run:
+            if self.on_proposal is not None:
+                self.on_proposal({"subject": subject, "relation": relation, "object": obj,
+                                  "evidence": [evidence.to_dict()]})  # fmt: skip
+            return
+        try:
+            result = self.store.add_fact(subject, relation, obj, evidence)
+        except InvalidInputError:
+            report.facts -= 1
+            self.progress.facts -= 1
+            return
+        kept.add(result.fact.id)
+        report.added += result.action in ("added", "revived")
+        report.superseded += len(result.superseded)

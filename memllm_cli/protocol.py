@@ -327,14 +327,23 @@ def _choice(name: str, options: list[str] | tuple[str, ...] | None) -> str:
     return f"{name} ::= " + " | ".join(_gbnf_literal(escape(o)) for o in options) + "\n"
 
 
-def write_grammar(relations: list[str] | tuple[str, ...] | None = None) -> str:
-    """GBNF for one complete write call; ``relations`` restricts the labels (prompted mode)."""
+def write_grammar(
+    relations: list[str] | tuple[str, ...] | None = None,
+    names: list[str] | tuple[str, ...] | None = None,
+    max_triples: int = MAX_TRIPLES_PER_WRITE,
+) -> str:
+    """GBNF for one complete write call.
+
+    ``relations`` and ``names`` restrict labels and entity names (prompted mode: a
+    small model copies names from the text instead of inventing them).
+    """
     return (
         f"root ::= {_gbnf_literal(CALL_OPEN + MEM_WRITE + QUERY_END)} "
-        f"(triple ({_gbnf_literal(ITEM_SEP)} triple){{0,{MAX_TRIPLES_PER_WRITE - 1}}})? "
+        f"(triple ({_gbnf_literal(ITEM_SEP)} triple){{0,{max_triples - 1}}})? "
         f"{_gbnf_literal(CALL_CLOSE)}\n"
-        f'triple ::= field ">>" relation ">>" field\n'
+        f'triple ::= name ">>" relation ">>" name\n'
         + _choice("relation", relations)
+        + _choice("name", names)
         + _FIELD_RULES
     )
 

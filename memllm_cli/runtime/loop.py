@@ -15,6 +15,7 @@ triples are stored with origin ``chat`` and the turn as provenance.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -222,12 +223,20 @@ class Session:
     # -- writing --------------------------------------------------------------------------------
 
     def extract(self, statement: str, context: str = "") -> list[Triple]:
-        """The facts ``statement`` states, in write mode under the write grammar."""
-        relations = [r.label for r in self.store.relations()] if self.model.prompted else None
+        """The facts ``statement`` states, in write mode under the write grammar.
+
+        In prompted mode the grammar allows only known relation labels, and names
+        that are spans of the statement or its context (or the user's own name).
+        """
+        grammar = write_grammar()
+        if self.model.prompted:
+            relations = [r.label for r in self.store.relations()]
+            names = [*spans(f"{context} {statement}"), self.me]
+            grammar = write_grammar(relations, list(dict.fromkeys(names)), max_triples=4)
         gen = self.model.generate(
             prompts.write_prompt(context, statement, me=self.me, prompted=self.model.prompted),
             max_tokens=600,
-            grammar=write_grammar(relations),
+            grammar=grammar,
             stop=(prompts.IM_END,),
         )
         triples = [self._first_person(t) for t in parse_write(gen.text)]
@@ -265,6 +274,21 @@ class Session:
             fact = result.fact
             self._event("write", f"{fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
         return results
+
+
+_WORD = re.compile(r"[^\W_][\w'’.&-]*")
+
+
+def spans(text: str, max_words: int = 6, limit: int = 600) -> list[str]:
+    """Word n-grams of ``text`` (up to ``max_words``), as written, trailing punctuation cut."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+    found: list[str] = []
+    for i in range(len(words)):
+        for j in range(i, min(i + max_words, len(words))):
+            span = text[words[i][0] : words[j][1]].rstrip(".,;:!?'’-")
+            if span and "\n" not in span:
+                found.append(span)
+    return list(dict.fromkeys(found))[-limit:]
 
 
 def _lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] | None:

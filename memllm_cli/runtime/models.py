@@ -8,7 +8,6 @@ needs to know when the model opened a memory call.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ class Generation:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    new_prompt_tokens: int = 0  # prompt tokens evaluated, not reused from the KV cache
 
 
 class Model(Protocol):
@@ -153,102 +153,6 @@ def default_adapter(model_path: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-class LlamaModel:
-    """A GGUF model run in-process by llama-cpp-python (CPU, or GPU layers when built for one)."""
-
-    def __init__(
-        self, path: Path, *, adapter: Path | None = None, n_ctx: int = 4096, seed: int = 0
-    ) -> None:
-        from memllm_cli.quiet import quiet_stderr
-
-        if not path.is_file():
-            raise MemllmError(f"no model file at {path}")
-        started = time.perf_counter()
-        with quiet_stderr():
-            import llama_cpp
-
-            gpu = llama_cpp.llama_supports_gpu_offload()
-            try:
-                self.llm = llama_cpp.Llama(
-                    model_path=str(path),
-                    lora_path=str(adapter) if adapter else None,
-                    n_ctx=n_ctx,
-                    n_threads=os.cpu_count() or 1,
-                    n_gpu_layers=-1 if gpu else 0,
-                    seed=seed,
-                    verbose=False,
-                )
-            except ValueError as exc:
-                raise MemllmError(f"cannot load model {path}: {exc}") from None
-        self.load_seconds = time.perf_counter() - started
-        self.name = path.name + (f"+{adapter.name}" if adapter else "")
-        self.prompted = adapter is None
-        self._grammars: dict[str, object] = {}
-
-    def _grammar(self, text: str) -> object:
-        """A checked grammar: one that fails to compile is an error, never silently ignored.
-
-        ``LlamaGrammar.from_string`` does not parse; llama.cpp would hand back a null
-        sampler at generation time. So the grammar is compiled once here, and checked.
-        """
-        if text not in self._grammars:
-            import llama_cpp
-
-            from memllm_cli.quiet import quiet_stderr
-
-            with quiet_stderr():
-                sampler = llama_cpp.llama_sampler_init_grammar(
-                    self.llm._model.vocab, text.encode(), b"root"
-                )
-            if not sampler:
-                raise MemllmError("a memory grammar did not compile (a bug in memllm)")
-            llama_cpp.llama_sampler_free(sampler)
-            self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
-        return self._grammars[text]
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
-
-    def generate(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        stop: Sequence[str] = (),
-        grammar: str | None = None,
-        on_text: Callable[[str], None] | None = None,
-    ) -> Generation:
-        from memllm_cli.quiet import quiet_stderr
-
-        started = time.perf_counter()
-        usage = {"completion_tokens": 0}
-        with quiet_stderr():
-            stream = self.llm.create_completion(
-                prompt,
-                max_tokens=max_tokens,
-                temperature=0.0,
-                stream=True,
-                grammar=self._grammar(grammar) if grammar else None,
-            )
-
-            def chunks() -> Iterable[str]:
-                for part in stream:
-                    usage["completion_tokens"] += 1
-                    usage["finish"] = part["choices"][0].get("finish_reason")
-                    yield part["choices"][0]["text"]
-
-            text, stopped_by, ended = _stream(chunks(), stop, on_text)
-        finish = "stop" if stopped_by else ("length" if usage.get("finish") == "length" else "end")
-        return Generation(
-            text,
-            stopped_by,
-            finish,
-            prompt_tokens=self.count_tokens(prompt),
-            completion_tokens=usage["completion_tokens"],
-            seconds=time.perf_counter() - started,
-        )
-
-
 class ServerModel:
     """An OpenAI-compatible completions server (llama-server, Ollama, vLLM) on a URL you give.
 
@@ -318,6 +222,8 @@ def load_model(
     """The model chosen: ``--model-url``, ``--model PATH``, or the default with our adapter."""
     if url:
         return ServerModel(url, model_name)
+    from memllm_cli.runtime.llama import LlamaModel
+
     if path:
         return LlamaModel(Path(path).expanduser())
     base = default_model_path()

@@ -1,0 +1,173 @@
+"""A GGUF model run in-process by llama.cpp, with its own decoding loop.
+
+Why not ``Llama.create_completion``: it applies a grammar to every token of the
+vocabulary at every step, which makes a free-text field (a name the model may
+spell any way) several times slower than unconstrained decoding. Here, as in
+llama.cpp's own sampling code, the greedy token is checked against the grammar
+alone, and the whole vocabulary is filtered only when that token is rejected.
+The output is the same greedy, grammar-valid text.
+
+The loop also reuses the KV cache explicitly: it evaluates only the tokens after
+the longest prefix shared with what is already in the context, and reports how
+many that was (``Generation.new_prompt_tokens``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from memllm_cli.errors import MemllmError
+from memllm_cli.quiet import quiet_stderr
+from memllm_cli.runtime.models import Generation, StopScanner
+
+
+class LlamaModel:
+    """A GGUF model (optionally with a LoRA adapter) on the CPU, or GPU layers when available."""
+
+    def __init__(
+        self, path: Path, *, adapter: Path | None = None, n_ctx: int = 4096, seed: int = 0
+    ) -> None:
+        if not path.is_file():
+            raise MemllmError(f"no model file at {path}")
+        started = time.perf_counter()
+        with quiet_stderr():
+            import llama_cpp
+            import numpy
+
+            gpu = llama_cpp.llama_supports_gpu_offload()
+            try:
+                self.llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    lora_path=str(adapter) if adapter else None,
+                    n_ctx=n_ctx,
+                    n_threads=os.cpu_count() or 1,
+                    n_gpu_layers=-1 if gpu else 0,
+                    seed=seed,
+                    verbose=False,
+                )
+            except ValueError as exc:
+                raise MemllmError(f"cannot load model {path}: {exc}") from None
+        self._lib = llama_cpp
+        self._np = numpy
+        self._vocab = self.llm._model.vocab
+        self._n_vocab = self.llm.n_vocab()
+        self.load_seconds = time.perf_counter() - started
+        self.name = path.name + (f"+{adapter.name}" if adapter else "")
+        self.prompted = adapter is None
+        self._checked: set[str] = set()
+
+    # -- grammar --------------------------------------------------------------------------------
+
+    def _grammar(self, text: str) -> Any:
+        """A fresh grammar sampler; a grammar that fails to compile is an error, never ignored."""
+        with quiet_stderr():
+            sampler = self._lib.llama_sampler_init_grammar(self._vocab, text.encode(), b"root")
+        if not sampler:
+            raise MemllmError("a memory grammar did not compile (a bug in memllm)")
+        self._checked.add(text)
+        return sampler
+
+    def _allowed(self, sampler: Any, token: int, logit: float) -> bool:
+        """Whether the grammar accepts ``token`` next: one candidate, one check."""
+        lib = self._lib
+        data = (lib.llama_token_data * 1)(lib.llama_token_data(token, logit, 0.0))
+        array = lib.llama_token_data_array(data=data, size=1, selected=-1, sorted=False)
+        lib.llama_sampler_apply(sampler, ctypes.byref(array))
+        return data[0].logit != float("-inf")
+
+    def _best_allowed(self, sampler: Any, logits: Any) -> int:
+        """The highest-scoring token the grammar accepts, filtering the whole vocabulary."""
+        np, lib = self._np, self._lib
+        candidates = np.empty(self._n_vocab, dtype=[("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+        candidates["id"] = np.arange(self._n_vocab, dtype=np.int32)
+        candidates["logit"] = logits
+        candidates["p"] = 0.0
+        pointer = candidates.ctypes.data_as(ctypes.POINTER(lib.llama_token_data))
+        array = lib.llama_token_data_array(
+            data=pointer, size=self._n_vocab, selected=-1, sorted=False
+        )
+        lib.llama_sampler_apply(sampler, ctypes.byref(array))
+        return int(np.argmax(candidates["logit"]))
+
+    # -- decoding -------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=True, special=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def _prefill(self, tokens: list[int]) -> int:
+        """Evaluate ``tokens`` after the prefix already in the KV cache; return how many ran."""
+        cached = self.llm.input_ids[: self.llm.n_tokens].tolist()
+        shared = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            shared += 1
+        shared = min(shared, len(tokens) - 1)  # the last prompt token must run: its logits
+        self.llm.n_tokens = shared
+        self.llm.eval(tokens[shared:])
+        return len(tokens) - shared
+
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        grammar: str | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        started = time.perf_counter()
+        np, lib = self._np, self._lib
+        tokens = self.tokenize(prompt)
+        if len(tokens) + max_tokens > self.llm.n_ctx():
+            raise MemllmError(
+                f"the prompt ({len(tokens)} tokens) does not fit the model's context "
+                f"({self.llm.n_ctx()} tokens)"
+            )
+        sampler = self._grammar(grammar) if grammar else None
+        scanner = StopScanner(stop, on_text)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        finish, produced = "length", 0
+        try:
+            with quiet_stderr():
+                new = self._prefill(tokens)
+                for _ in range(max_tokens):
+                    logits = np.ctypeslib.as_array(
+                        self.llm._ctx.get_logits(), shape=(self._n_vocab,)
+                    )
+                    token = int(np.argmax(logits))
+                    if sampler is not None and not self._allowed(sampler, token, logits[token]):
+                        token = self._best_allowed(sampler, logits)
+                    if lib.llama_vocab_is_eog(self._vocab, token):
+                        finish = "end"
+                        break
+                    if sampler is not None:
+                        lib.llama_sampler_accept(sampler, token)
+                    produced += 1
+                    piece = decoder.decode(self.llm.detokenize([token], special=True))
+                    if scanner.feed(piece):
+                        finish = "stop"
+                        break
+                    self.llm.eval([token])
+        finally:
+            if sampler is not None:
+                lib.llama_sampler_free(sampler)
+        text = scanner.finish()
+        return Generation(
+            text,
+            scanner.stopped_by,
+            finish,
+            prompt_tokens=len(tokens),
+            completion_tokens=produced,
+            seconds=time.perf_counter() - started,
+            new_prompt_tokens=new,
+        )

@@ -4,7 +4,7 @@ MemLLM's reads fall back to vector candidates when a name or relation label has 
 (normalised) match: entity names within cosine distance ``tau_entity`` of the query name,
 relation labels within ``tau_relation`` of the query relation, and a fact qualifies when the
 mean of its two distances is <= ``tau_mean``. This script measures those distances on
-development data and picks the thresholds; ``docs/calibration.md`` explains the method.
+development data and picks the thresholds; ``scripts/calibration.md`` explains the method.
 
     python scripts/calibrate_thresholds.py --data ../shared/data --out bench/out/calibration.json
 

@@ -6,7 +6,7 @@ candidates stand in: up to ``k_entity`` entities and ``k_relation`` relations
 within the distance thresholds, and a fact qualifies when the mean of its two
 distances is within ``tau_mean``. Answers are ranked by that mean, at most
 ``max_results``. The thresholds are calibrated for all-MiniLM-L6-v2 cosine
-distances (not the paper's Contriever values): see ``docs/calibration.md`` and
+distances (not the paper's Contriever values): see ``scripts/calibration.md`` and
 ``scripts/calibrate_thresholds.py``.
 """
 

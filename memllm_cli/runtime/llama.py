@@ -60,7 +60,7 @@ class LlamaModel:
         self.load_seconds = time.perf_counter() - started
         self.name = path.name + (f"+{adapter.name}" if adapter else "")
         self.prompted = adapter is None
-        self._checked: set[str] = set()
+        self.reuse_cache = True  # benchmarks turn it off to measure what reuse gains
 
     # -- grammar --------------------------------------------------------------------------------
 
@@ -70,7 +70,6 @@ class LlamaModel:
             sampler = self._lib.llama_sampler_init_grammar(self._vocab, text.encode(), b"root")
         if not sampler:
             raise MemllmError("a memory grammar did not compile (a bug in memllm)")
-        self._checked.add(text)
         return sampler
 
     def _allowed(self, sampler: Any, token: int, logit: float) -> bool:
@@ -104,14 +103,17 @@ class LlamaModel:
         return len(self.tokenize(text))
 
     def _prefill(self, tokens: list[int]) -> int:
-        """Evaluate ``tokens`` after the prefix already in the KV cache; return how many ran."""
+        """Evaluate ``tokens`` after the prefix already in the KV cache; return how many ran.
+
+        The last prompt token always runs: its logits start the generation.
+        """
         cached = self.llm.input_ids[: self.llm.n_tokens].tolist()
         shared = 0
         for a, b in zip(cached, tokens, strict=False):
             if a != b:
                 break
             shared += 1
-        shared = min(shared, len(tokens) - 1)  # the last prompt token must run: its logits
+        shared = min(shared, len(tokens) - 1) if self.reuse_cache else 0
         self.llm.n_tokens = shared
         self.llm.eval(tokens[shared:])
         return len(tokens) - shared

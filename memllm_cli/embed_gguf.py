@@ -25,7 +25,7 @@ from pathlib import Path
 from memllm_cli.config import home_dir
 from memllm_cli.embed import MINILM_ID, minilm_model_dir
 from memllm_cli.errors import MemllmError
-from memllm_cli.quiet import quiet_stderr
+from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
 
 #: f16 matrices: half the file (46 MB, not 91 MB) and somewhat faster, at no measurable
 #: cost: against sentence-transformers both f16 and f32 give cosine >= 0.99999 (llama.cpp's
@@ -185,7 +185,7 @@ def _reference_tokenizer():  # noqa: ANN202 - the type lives in a heavy optional
 
 
 def _load_llama(path: Path, n_threads: int | None = None):  # noqa: ANN202 - heavy type
-    import llama_cpp
+    llama_cpp = import_llama_cpp()
     from llama_cpp.llama_tokenizer import BaseLlamaTokenizer
 
     class ReferenceTokenizer(BaseLlamaTokenizer):

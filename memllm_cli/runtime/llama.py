@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from memllm_cli.errors import MemllmError
-from memllm_cli.quiet import quiet_stderr
+from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
 from memllm_cli.runtime.models import Generation, StopScanner
 
 
@@ -37,8 +37,9 @@ class LlamaModel:
             raise MemllmError(f"no model file at {path}")
         started = time.perf_counter()
         with quiet_stderr():
-            import llama_cpp
             import numpy
+
+            llama_cpp = import_llama_cpp()
 
             gpu = llama_cpp.llama_supports_gpu_offload()
             try:

@@ -56,6 +56,11 @@ READ_EXAMPLES: tuple[tuple[str, str], ...] = (
 )
 WRITE_EXAMPLES: tuple[tuple[str, str], ...] = (
     (
+        write_focus("", "Ola Nordmann lives in Bergen. He was born in Tromsø."),
+        format_write([Triple("Ola Nordmann", "residence", "Bergen"),
+                      Triple("Ola Nordmann", "place of birth", "Tromsø")]),  # fmt: skip
+    ),
+    (
         write_focus("", "Kari Hansen, a geologist, works for Equinor in Stavanger."),
         format_write(
             [

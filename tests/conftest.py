@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from memllm_cli.cli import app
 from memllm_cli.embed import HashEmbedder
+from memllm_cli.runtime import models
+from memllm_cli.runtime.models import ScriptedModel
 from memllm_cli.store import Store
 
 
@@ -30,6 +32,21 @@ def store(tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def embedder() -> HashEmbedder:
     return HashEmbedder()
+
+
+@pytest.fixture
+def scripted_model(monkeypatch):
+    """(outputs, loaded): every load_model() in the CLI gets a model that plays ``outputs``."""
+    outputs: list[str] = []
+    loaded: list[ScriptedModel] = []
+
+    def load(path=None, url=None, *, model_name=None):
+        model = ScriptedModel(outputs)
+        loaded.append(model)
+        return model
+
+    monkeypatch.setattr(models, "load_model", load)
+    return outputs, loaded
 
 
 @pytest.fixture

@@ -4,25 +4,12 @@ import json
 
 import pytest
 
-from memllm_cli.runtime import models
-from memllm_cli.runtime.models import ScriptedModel
-
 END = "<|im_end|>"
 
 
 @pytest.fixture
-def script(monkeypatch):
-    """Queue model outputs; every load_model() in the CLI gets a model that plays them."""
-    outputs: list[str] = []
-    loaded: list[ScriptedModel] = []
-
-    def load(path=None, url=None, *, model_name=None):
-        model = ScriptedModel(outputs)
-        loaded.append(model)
-        return model
-
-    monkeypatch.setattr(models, "load_model", load)
-    return outputs
+def script(scripted_model):
+    return scripted_model[0]
 
 
 @pytest.fixture

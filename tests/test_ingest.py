@@ -6,25 +6,14 @@ import signal
 
 import pytest
 
-from memllm_cli.runtime import models
-from memllm_cli.runtime.models import ScriptedModel
 from memllm_cli.store import FactFilter, Store
 
 EMPTY = "({MEM_WRITE-->})"
 
 
 @pytest.fixture
-def script(monkeypatch):
-    outputs: list[str] = []
-    loaded: list[ScriptedModel] = []
-
-    def load(path=None, url=None, *, model_name=None):
-        model = ScriptedModel(outputs)
-        loaded.append(model)
-        return model
-
-    monkeypatch.setattr(models, "load_model", load)
-    return outputs, loaded
+def script(scripted_model):
+    return scripted_model
 
 
 def jsonl(text):

@@ -754,18 +754,11 @@ class Store:
     def stated_by(self, source_id: int) -> list[tuple[str, Fact]]:
         """(sentence, fact) for every current fact this document version states."""
         rows = self.conn.execute(
-            FACT_SELECT + " JOIN provenance p ON p.fact_id = f.id WHERE p.source_id = ? "
-            "AND f.status = 'current' ORDER BY p.id",
+            "SELECT p.sentence, p.fact_id FROM provenance p JOIN facts f ON f.id = p.fact_id "
+            "WHERE p.source_id = ? AND f.status = 'current' ORDER BY p.id",
             (source_id,),
-        )
-        return [(self._sentence_of(row[0], source_id), _fact(row)) for row in rows]
-
-    def _sentence_of(self, fact_id: int, source_id: int) -> str:
-        row = self.conn.execute(
-            "SELECT sentence FROM provenance WHERE fact_id = ? AND source_id = ? LIMIT 1",
-            (fact_id, source_id),
-        ).fetchone()
-        return row[0] or ""
+        ).fetchall()
+        return [(sentence or "", self.fact(fact_id)) for sentence, fact_id in rows]
 
     def retract_unstated(self, uri: str, kept: set[int]) -> list[Fact]:
         """Retract current facts that only the document at ``uri`` stated and ``kept`` lacks.

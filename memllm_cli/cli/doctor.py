@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import embedder, open_store
-from memllm_cli.cli.output import JsonFlag, JsonlFlag, choose, message, render
+from memllm_cli.cli.output import CsvFlag, JsonFlag, JsonlFlag, choose, message, render
 
 
 def doctor(
@@ -18,6 +18,7 @@ def doctor(
     ] = False,
     json_: JsonFlag = False,
     jsonl: JsonlFlag = False,
+    csv_: CsvFlag = False,
 ) -> None:
     """Check the memory: integrity, duplicates, orphans, embedding model, conflicts.
 
@@ -30,7 +31,7 @@ def doctor(
     from memllm_cli.cli.progress import index_pending
     from memllm_cli.store import doctor as checks
 
-    fmt = choose(json_, jsonl)
+    fmt = choose(json_, jsonl, csv_)
     store = open_store(ctx)
     model = embedder()
     if fix:

@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -213,6 +215,8 @@ def test_ctrl_c_stops_after_the_current_document(cli, script, tmp_path, memllm_h
 def test_stdin(cli, script, memllm_home):
     outputs, _ = script
     outputs += ["({MEM_WRITE-->Kari Nordmann>>residence>>Bodø})"]
+    spooled = set(Path(tempfile.gettempdir()).glob("memllm-stdin-*"))
     result = cli("ingest", "-", input="Kari Nordmann lives in Bodø.\n")
     assert result.exit_code == 0
+    assert set(Path(tempfile.gettempdir()).glob("memllm-stdin-*")) == spooled
     assert facts(memllm_home) == [("Kari Nordmann", "residence", "Bodø", "current")]

@@ -56,6 +56,7 @@ class Document:
     name: str
     path: Path
     markdown: bool
+    temporary: bool = False  # stdin's spool file, removed once read
 
 
 @dataclass
@@ -126,7 +127,7 @@ def _spool_stdin(stream: IO[bytes]) -> Document:
     with spool:
         while block := stream.read(1 << 20):
             spool.write(block)
-    return Document("stdin", "stdin", Path(spool.name), markdown=True)
+    return Document("stdin", "stdin", Path(spool.name), markdown=True, temporary=True)
 
 
 def file_sha256(path: Path) -> str:
@@ -168,6 +169,13 @@ class Ingestor:
     progress: Progress = field(default_factory=Progress)
 
     def ingest(self, doc: Document) -> DocumentReport:
+        try:
+            return self._ingest(doc)
+        finally:
+            if doc.temporary:
+                doc.path.unlink(missing_ok=True)
+
+    def _ingest(self, doc: Document) -> DocumentReport:
         started = time.perf_counter()
         report = DocumentReport(doc.name, "ingested")
         try:

@@ -29,7 +29,8 @@ class Fact:
     superseded_by: int | None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not dataclasses.asdict: its deep copy made `facts list` over 100k facts 3x slower.
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)

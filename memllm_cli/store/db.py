@@ -45,6 +45,9 @@ def connect(path: Path | str) -> Connection:
         if str(path) != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Vector re-ranking reads many pages; the default 2 MB page cache keeps few of them
+        # (at 1M facts the re-rank fell from 475 to 48 ms with the file memory-mapped).
+        conn.execute("PRAGMA mmap_size = 1073741824")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite.DatabaseError as exc:
         conn.close()

@@ -52,3 +52,14 @@ def test_not_a_database(tmp_path):
 def test_missing_folder(tmp_path):
     with pytest.raises(StoreError, match="does not exist"):
         Store.open(tmp_path / "nowhere" / "m.db")
+
+
+def test_migration_3_keeps_cached_vectors(tmp_path):
+    path = tmp_path / "v2.db"
+    conn = db.connect(path)
+    migrations.migrate(conn, target=2)
+    conn.execute("INSERT INTO embeddings (text, vector) VALUES ('Oslo', x'0000803f')")
+    conn.close()
+    with Store.open(path) as store:
+        rows = store.conn.execute("SELECT id, text, vector FROM embeddings").fetchall()
+        assert rows == [(1, "Oslo", b"\x00\x00\x80\x3f")]

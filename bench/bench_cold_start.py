@@ -1,0 +1,142 @@
+"""Cold-start cost of the CLI against a bare typer + rich start-up.
+
+Interleaved runs (``--runs`` of each, in turn, so load changes hit all alike):
+
+baseline   python -c "import typer, rich.console"
+import     python -c "import memllm_cli.cli"
+list       memllm --db MEMORY facts list --jsonl > /dev/null   (every fact of the memory)
+list-100   memllm --db MEMORY facts list --jsonl --limit 100    (when --limit exists)
+help       memllm --help
+
+Reports the median wall time of each and its ratio to the baseline (goal: the
+listing within 1.5x). Then ``python -X importtime`` on the list command shows
+which imported modules cost most, and whether any heavy one (torch, numpy,
+transformers, sentence_transformers, llama_cpp, sqlite_vec's Python side) is
+imported at all.
+
+Run ``python bench/bench_cold_start.py`` (builds the 100k memory if needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from make_memory import OUT, ensure_memory
+
+PYTHON = sys.executable
+MEMLLM = str(Path(sys.executable).parent / "memllm")
+GOAL_RATIO = 1.5
+HEAVY = ("torch", "numpy", "transformers", "sentence_transformers", "llama_cpp", "sqlite_vec")
+
+
+def wall(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def has_option(cmd: list[str], option: str) -> bool:
+    done = subprocess.run(cmd + ["--help"], capture_output=True, text=True, check=False)
+    return option in done.stdout
+
+
+def import_times(cmd: list[str]) -> list[tuple[str, int, int]]:
+    """(module, self us, cumulative us) from ``python -X importtime``."""
+    done = subprocess.run(
+        [PYTHON, "-X", "importtime", *cmd], capture_output=True, text=True, check=False
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        self_us, cumulative_us, name = line.removeprefix("import time:").split("|")
+        # one space after the bar, then two more per nesting level
+        rows.append((name[1:].rstrip(), int(self_us), int(cumulative_us)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--facts", type=int, default=100_000, help="size of the memory listed")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args()
+    if not Path(MEMLLM).exists():
+        sys.exit(f"no CLI at {MEMLLM} yet (pip install -e . once memllm_cli.cli exists)")
+    memory = ensure_memory(args.facts)["path"]
+    list_cmd = [MEMLLM, "--db", memory, "facts", "list", "--jsonl"]
+    commands = {
+        "baseline": [PYTHON, "-c", "import typer, rich.console"],
+        "import": [PYTHON, "-c", "import memllm_cli.cli"],
+        "list": list_cmd,
+        "help": [MEMLLM, "--help"],
+    }
+    if has_option([MEMLLM, "facts", "list"], "--limit"):
+        commands["list-100"] = list_cmd + ["--limit", "100"]
+    for cmd in commands.values():  # warm the page cache and .pyc files
+        wall(cmd)
+    loadavg_start = os.getloadavg()
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.runs):
+        for name, cmd in commands.items():
+            times[name].append(wall(cmd))
+    loadavg_end = os.getloadavg()
+    base = statistics.median(times["baseline"])
+    summary = {
+        name: {
+            "median_s": round(statistics.median(values), 4),
+            "min_s": round(min(values), 4),
+            "ratio_to_baseline": round(statistics.median(values) / base, 2),
+        }
+        for name, values in times.items()
+    }
+
+    list_imports = import_times(["-m", "memllm_cli", *list_cmd[1:]])
+    top_cumulative = sorted(
+        (r for r in list_imports if not r[0].startswith(" ")), key=lambda r: -r[2]
+    )[: args.top]
+    top_self = sorted(list_imports, key=lambda r: -r[1])[: args.top]
+    heavy = sorted({r[0].strip() for r in list_imports if r[0].strip().split(".")[0] in HEAVY})
+
+    print(f"memory: {memory} ({args.facts} facts); {args.runs} interleaved runs each")
+    print(f"{'command':10} {'median s':>9} {'min s':>7} {'ratio':>6}")
+    for name, row in summary.items():
+        print(f"{name:10} {row['median_s']:>9} {row['min_s']:>7} {row['ratio_to_baseline']:>6}")
+    for name in ("list", "list-100"):
+        if name in summary:
+            ok = summary[name]["ratio_to_baseline"] <= GOAL_RATIO
+            print(f"{name}: {'meets' if ok else 'MISSES'} the {GOAL_RATIO}x goal")
+    print(f"\ntop-level imports of 'facts list' by cumulative time (of {len(list_imports)}):")
+    for name, _, cumulative_us in top_cumulative:
+        print(f"  {cumulative_us / 1000:8.1f} ms  {name.strip()}")
+    print("modules with the most self time:")
+    for name, self_us, _ in top_self:
+        print(f"  {self_us / 1000:8.1f} ms  {name.strip()}")
+    print("heavy modules imported:", ", ".join(heavy) or "none")
+    print("load average start/end:", loadavg_start, loadavg_end)
+    result = {
+        "memory": memory,
+        "facts": args.facts,
+        "runs": args.runs,
+        "commands": {name: " ".join(cmd) for name, cmd in commands.items()},
+        "summary": summary,
+        "times_s": times,
+        "top_cumulative_us": top_cumulative,
+        "top_self_us": top_self,
+        "heavy_imported": heavy,
+        "loadavg_start": loadavg_start,
+        "loadavg_end": loadavg_end,
+    }
+    (OUT / "bench_cold_start.json").write_text(json.dumps(result, indent=2))
+    print("saved bench/out/bench_cold_start.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -22,19 +23,44 @@ def import_llama_cpp() -> ModuleType:
         idle machine:       spin briefly (GOMP_SPINCOUNT=10000) 96, passive 27
         one core busy:      spin briefly 13, spin long (default) 1.5, passive 43
 
-    So: passive waits when other work already loads the cores, brief spins otherwise.
-    The choice is made once, before the OpenMP runtime loads (every import goes here);
-    variables the user set win.
+    So: passive waits when other work is running now, brief spins otherwise. The choice
+    is made once, before the OpenMP runtime loads (every import goes here); variables
+    the user set win.
     """
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        cores = os.cpu_count() or 1
-        if os.getloadavg()[0] > 0.5 * cores:
+        if _busy_cores() >= 0.5 * (os.cpu_count() or 1) - 0.1:
             os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         else:
             os.environ["GOMP_SPINCOUNT"] = "10000"
     import llama_cpp
 
     return llama_cpp
+
+
+def _busy_cores(window: float = 0.05) -> float:
+    """How many cores other work keeps busy now: /proc/stat sampled over ``window`` seconds.
+
+    Sampled, not the load average: a benchmark's previous run must not count as load on
+    this one. Elsewhere than Linux, the 1-minute load average.
+    """
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as handle:
+            fields = [int(x) for x in handle.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields), idle
+
+    try:
+        total_before, idle_before = sample()
+        time.sleep(window)
+        total_after, idle_after = sample()
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0]
+    total = total_after - total_before
+    if total <= 0:
+        return 0.0
+    busy = 1 - (idle_after - idle_before) / total
+    return busy * (os.cpu_count() or 1)
 
 
 @contextlib.contextmanager

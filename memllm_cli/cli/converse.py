@@ -32,7 +32,7 @@ Me = Annotated[str, typer.Option("--me", envvar="MEMLLM_ME", help="Your own name
 MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Longest answer, in tokens.")]
 
 
-def _session(
+def open_session(
     ctx: typer.Context,
     model_path: str | None,
     url: str | None,
@@ -43,6 +43,7 @@ def _session(
     max_tokens: int,
     memory: bool = True,
 ) -> tuple[Session, float]:
+    """The memory and the chosen model, joined; also the model's load time in seconds."""
     from memllm_cli.runtime import models
     from memllm_cli.runtime.loop import Session
 
@@ -97,7 +98,7 @@ def ask(
     question = question.strip()
     if not question:
         raise InvalidInputError("the question is empty")
-    session, load_seconds = _session(ctx, model_path, model_url, model_name,
+    session, load_seconds = open_session(ctx, model_path, model_url, model_name,
                                      show_memory=show_memory, me=me, max_tokens=max_tokens,
                                      memory=not no_memory)  # fmt: skip
     if not json_:
@@ -153,7 +154,7 @@ def chat(
 
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    session, _ = _session(ctx, model_path, model_url, model_name,
+    session, _ = open_session(ctx, model_path, model_url, model_name,
                           show_memory=False, me=me, max_tokens=max_tokens)  # fmt: skip
     if show_memory:
         session.on_event = lambda kind, text: err.print(f"[dim]  ⟨{kind}⟩ {text}[/dim]",

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from memllm_cli.cli.common import embedder, open_input, open_store
-from memllm_cli.cli.converse import MaxTokens, Me, ModelName, ModelPath, ModelUrl
+from memllm_cli.cli.common import open_input, open_store
+from memllm_cli.cli.converse import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
 from memllm_cli.cli.output import JsonFlag, message, render
 
 if TYPE_CHECKING:
@@ -52,13 +52,11 @@ def ingest(
     Example: memllm ingest notes.md --dry-run > proposed.jsonl
     """
     from memllm_cli.ingest.pipeline import DEFAULT_INCLUDE, DocumentReport, Ingestor, discover
-    from memllm_cli.runtime import models
-    from memllm_cli.runtime.loop import Session
 
     store = open_store(ctx)
     found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or ()))
-    model = models.load_model(model_path, model_url, model_name=model_name)
-    session = Session(store, model, embedder(), me=me, max_tokens=max_tokens)
+    session, _ = open_session(ctx, model_path, model_url, model_name,
+                              show_memory=False, me=me, max_tokens=max_tokens)  # fmt: skip
     ingestor = Ingestor(store, session, dry_run=dry_run, code=code,
                         on_proposal=lambda record: render([record], "jsonl", []))  # fmt: skip
     stop = _StopAfterDocument()

@@ -100,9 +100,6 @@ class LlamaModel:
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=True, special=True)
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
-
     def _prefill(self, tokens: list[int]) -> int:
         """Evaluate ``tokens`` after the prefix already in the KV cache; return how many ran.
 

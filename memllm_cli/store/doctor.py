@@ -30,6 +30,11 @@ def _loose(name: str) -> str:
     return "".join(c for c in decomposed if c.isalnum())
 
 
+def _warning_if(check: str, count: int, detail: str, examples: list[str] | None = None) -> Finding:
+    """A check whose findings are warnings: ok when it counted none."""
+    return Finding(check, "warning" if count else "ok", count, detail, examples or [])
+
+
 def _orphans(store: Store) -> list[tuple[int, str]]:
     """Entities no fact mentions."""
     return store.conn.execute(
@@ -75,38 +80,31 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
         findings.append(Finding("embedding model", "ok", 0, model))
     orphans = _orphans(store)
     findings.append(
-        Finding(
+        _warning_if(
             "orphan entities",
-            "warning" if orphans else "ok",
             len(orphans),
             "entities no fact mentions (doctor --fix removes them)",
             [f"{r[0]}: {r[1]}" for r in orphans[:5]],
-        )  # fmt: skip
+        )
     )
     unsourced = conn.execute(
         "SELECT count(*) FROM facts f WHERE NOT EXISTS "
         "(SELECT 1 FROM provenance p WHERE p.fact_id = f.id)"
     ).fetchone()[0]
     findings.append(
-        Finding(
-            "facts without evidence",
-            "warning" if unsourced else "ok",
-            unsourced,
-            "facts with no provenance row",
-        )  # fmt: skip
+        _warning_if("facts without evidence", unsourced, "facts with no provenance row")
     )
     groups: dict[str, list[str]] = defaultdict(list)
     for (name,) in conn.execute("SELECT name FROM names"):
         groups[_loose(name)].append(name)
     dupes = [names for key, names in groups.items() if key and len(names) > 1]
     findings.append(
-        Finding(
+        _warning_if(
             "duplicate entities",
-            "warning" if dupes else "ok",
             len(dupes),
             "names that differ only in case, accents or punctuation (add an alias, or edit)",
             [" | ".join(names) for names in dupes[:5]],
-        )  # fmt: skip
+        )
     )
     conflicts = conn.execute(
         "SELECT s.name, r.label, count(*) FROM facts f JOIN relations r ON r.id = f.relation_id "
@@ -114,13 +112,12 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
         "AND r.cardinality = 'one' GROUP BY f.subject_id, f.relation_id HAVING count(*) > 1"
     ).fetchall()
     findings.append(
-        Finding(
+        _warning_if(
             "one-valued conflicts",
-            "warning" if conflicts else "ok",
             len(conflicts),
             "one-valued relations with several current objects",
             [f"{r[0]} >> {r[1]}: {r[2]}" for r in conflicts[:5]],
-        )  # fmt: skip
+        )
     )
     pending = store.pending_vectors()
     findings.append(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from memllm_cli.cli import converse, facts, history, ingest, relations
+from memllm_cli.cli import converse, evaluate, facts, history, ingest, relations
 from memllm_cli.cli import doctor as doctor_cmd
 from memllm_cli.cli.common import MemllmGroup, state
 
@@ -33,6 +33,7 @@ app.add_typer(relations.app, name="relations")
 app.command("history")(history.history)
 app.command("undo")(history.undo)
 app.command("doctor")(doctor_cmd.doctor)
+app.command("eval")(evaluate.evaluate)
 
 
 def _version(value: bool) -> None:

@@ -70,11 +70,16 @@ class Document:
 def load(path: str | Path) -> Iterator[Document]:
     """Documents of a Re-DocRED-format split (dev, test, or any file of that shape)."""
     for raw in json.loads(Path(path).read_text(encoding="utf-8")):
-        sentences = tuple(detokenize(tokens)[0] for tokens in raw["sents"])
-        entities = tuple(
-            tuple(Mention(m["name"], m["sent_id"], m["pos"][0], m["pos"][1]) for m in mentions)
-            for mentions in raw["vertexSet"]
-        )
+        texts = [detokenize(tokens) for tokens in raw["sents"]]
+        sentences = tuple(text for text, _ in texts)
+
+        def mention(m: dict, texts: list = texts) -> Mention:
+            # The name as the detokenised sentence spells it, not Re-DocRED's token join.
+            text, spans = texts[m["sent_id"]]
+            start, end = m["pos"]
+            return Mention(text[spans[start][0] : spans[end - 1][1]], m["sent_id"], start, end)
+
+        entities = tuple(tuple(mention(m) for m in mentions) for mentions in raw["vertexSet"])
         labels = tuple(
             Label(lab["h"], lab["t"], lab["r"], tuple(lab.get("evidence", ())))
             for lab in raw.get("labels", ())

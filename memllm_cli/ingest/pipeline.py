@@ -34,7 +34,9 @@ from memllm_cli.store import Evidence, Store
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.text")
-CONTEXT_CHARS = 600
+# Short enough that a write prompt stays near 130 tokens, which is what the adapter
+# was trained on (memllm_cli/train builds its contexts with next_context too).
+CONTEXT_CHARS = 300
 _replaced: list[int] = [0]
 
 
@@ -144,6 +146,16 @@ def is_binary(path: Path) -> bool:
         return b"\x00" in handle.read(8192)
 
 
+def next_context(context: list[str], sentence: str, budget: int = CONTEXT_CHARS) -> list[str]:
+    """The context after ``sentence``: it grows, and past ``budget`` restarts from it.
+
+    Restarting (rather than sliding) keeps the prompt prefix stable, so llama.cpp
+    reuses its KV cache for all sentences between two restarts.
+    """
+    context = [*context, sentence]
+    return context[-1:] if sum(len(s) + 1 for s in context) > budget else context
+
+
 class _Counted(io.TextIOWrapper):
     """A text reader whose position in characters read is known, for progress."""
 
@@ -248,9 +260,7 @@ class Ingestor:
                     triples = self._extract(sentence.text, " ".join(context), report)
                 for subject, relation, obj in triples:
                     self._store(subject, relation, obj, evidence, report, kept)
-                context.append(sentence.text)
-                if sum(len(s) + 1 for s in context) > self.context_chars:
-                    context = context[-1:]
+                context = next_context(context, sentence.text, self.context_chars)
                 self.progress.sentences += 1
                 self.progress.fraction = min(stream.chars / size, 1.0)
                 if self.on_progress is not None:

@@ -171,3 +171,25 @@ class LlamaModel:
             seconds=time.perf_counter() - started,
             new_prompt_tokens=new,
         )
+
+    def logprobs(self, prefix: str, continuation: str) -> list[float]:
+        """The log-probability of each token of ``continuation`` after ``prefix``.
+
+        Teacher-forced, for perplexity: the evaluation harness scores target entities
+        with and without a memory read in front of them.
+        """
+        np = self._np
+        head = self.tokenize(prefix)
+        full = self.tokenize(prefix + continuation)
+        if full[: len(head)] != head:  # the boundary merged into one token: keep the prefix's
+            full = head + self.llm.tokenize(continuation.encode(), add_bos=False, special=False)
+        scores = []
+        with quiet_stderr():
+            self._prefill(head)
+            for token in full[len(head) :]:
+                logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self._n_vocab,))
+                logits = logits.astype(np.float64)
+                top = logits.max()
+                scores.append(float(logits[token] - top - np.log(np.exp(logits - top).sum())))
+                self.llm.eval([token])
+        return scores

@@ -37,6 +37,11 @@ WRITE_SYSTEM = (
     "({MEM_WRITE-->})."
 )
 
+# The adapter learnt its task from data, so its prompts carry no instructions: a
+# short system line keeps training steps and every prompt at inference cheap.
+ADAPTER_READ_SYSTEM = "Answer, reading memory first."
+ADAPTER_WRITE_SYSTEM = "Write the marked sentence's facts to memory."
+
 READ_EXAMPLES: tuple[tuple[str, str], ...] = (
     (
         "Where does Ola Nordmann live?",
@@ -57,8 +62,12 @@ READ_EXAMPLES: tuple[tuple[str, str], ...] = (
 WRITE_EXAMPLES: tuple[tuple[str, str], ...] = (
     (
         write_focus("", "Ola Nordmann lives in Bergen. He was born in Tromsø."),
-        format_write([Triple("Ola Nordmann", "residence", "Bergen"),
-                      Triple("Ola Nordmann", "place of birth", "Tromsø")]),  # fmt: skip
+        format_write(
+            [
+                Triple("Ola Nordmann", "residence", "Bergen"),
+                Triple("Ola Nordmann", "place of birth", "Tromsø"),
+            ]
+        ),  # fmt: skip
     ),
     (
         write_focus("", "Kari Hansen, a geologist, works for Equinor in Stavanger."),
@@ -91,8 +100,8 @@ def read_prompt(
     prompted: bool = True,
 ) -> str:
     """The read-mode prompt for ``question`` after earlier (user, answer) turns."""
-    system = READ_SYSTEM + f" The user is called {me}."
-    messages = [("system", system)]
+    system = READ_SYSTEM if prompted else ADAPTER_READ_SYSTEM
+    messages = [("system", f"{system} The user is called {me}.")]
     if prompted:
         messages += _examples(READ_EXAMPLES)
     for user, answer in history:
@@ -103,9 +112,19 @@ def read_prompt(
 
 def write_prompt(context: str, sentence: str, *, me: str = "me", prompted: bool = True) -> str:
     """The write-mode prompt: context, then the focus sentence between the user markers."""
-    system = WRITE_SYSTEM + f' Facts about the user ("I", "my") have the subject {me}.'
-    messages = [("system", system)]
+    system = WRITE_SYSTEM if prompted else ADAPTER_WRITE_SYSTEM
+    messages = [("system", f'{system} Facts about the user ("I", "my") have the subject {me}.')]
     if prompted:
         messages += _examples(WRITE_EXAMPLES)
     messages.append(("user", write_focus(context, sentence)))
     return chatml(messages)
+
+
+RAG_SYSTEM = "Answer the question in one short sentence, using the notes."
+
+
+def rag_prompt(question: str, passages: Sequence[str]) -> str:
+    """Retrieval baseline: the top passages pasted before the question (no memory calls)."""
+    notes = "\n".join(f"- {neutralise_text(p)}" for p in passages)
+    user = f"Notes:\n{notes}\n\nQuestion: {neutralise_text(question)}"
+    return chatml([("system", RAG_SYSTEM), ("user", user)])

@@ -166,11 +166,16 @@ CREATE VIRTUAL TABLE sentences_fts USING fts5(
 )
 
 
+def seed_relations() -> list[dict[str, str]]:
+    """The 96 DocRED relations: pid, label, cardinality (scripts/gen_relation_seed.py)."""
+    return json.loads(resources.files("memllm_cli.store").joinpath("relations.json").read_text())
+
+
 def _seed_relations(conn: Connection) -> None:
-    """The 96 DocRED relations, with this project's cardinalities (scripts/gen_relation_seed.py)."""
+    """Seed the relations table, with this project's cardinalities."""
     from memllm_cli.store.text import norm, now
 
-    rows = json.loads(resources.files("memllm_cli.store").joinpath("relations.json").read_text())
+    rows = seed_relations()
     created = now()
     conn.executemany(
         "INSERT INTO relations (label, norm, pid, cardinality, created_at) VALUES (?, ?, ?, ?, ?)",

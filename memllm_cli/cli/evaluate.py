@@ -1,0 +1,163 @@
+"""``memllm eval``: the evaluation harness the model card quotes, on any split you point it at."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from memllm_cli.cli.common import embedder
+from memllm_cli.cli.output import JsonFlag, message, render
+
+
+def evaluate(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            exists=True,
+            file_okay=False,
+            help="The shared data folder; its held-out sides are the defaults.",
+        ),
+    ] = None,
+    split: Annotated[
+        Path | None,
+        typer.Option(
+            "--split",
+            exists=True,
+            dir_okay=False,
+            help="A Re-DocRED-format file to evaluate write mode on (all of it).",
+        ),
+    ] = None,
+    fewrel: Annotated[
+        Path | None, typer.Option("--fewrel", exists=True, dir_okay=False, help="A FewRel file.")
+    ] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(
+            "--questions",
+            exists=True,
+            file_okay=False,
+            help="An EntityQuestions-format folder (with relation_query_templates.json).",
+        ),
+    ] = None,
+    question_split: Annotated[
+        str, typer.Option("--question-split", help="Its subfolder: dev, test, ...")
+    ] = "dev",
+    notes: Annotated[
+        Path | None,
+        typer.Option(
+            "--notes",
+            exists=True,
+            dir_okay=False,
+            help="Markdown notes to ingest (default: generated notes).",
+        ),
+    ] = None,
+    notes_qa: Annotated[
+        Path | None,
+        typer.Option(
+            "--notes-qa",
+            exists=True,
+            dir_okay=False,
+            help='Their questions, JSONL of {"q": ..., "a": [...]}.',
+        ),
+    ] = None,
+    docs: Annotated[int, typer.Option("--docs", min=1, help="Re-DocRED documents.")] = 20,
+    sentences: Annotated[
+        int, typer.Option("--fewrel-sentences", min=1, help="FewRel sentences.")
+    ] = 100,
+    count: Annotated[int, typer.Option("--question-count", min=1, help="Questions.")] = 100,
+    notes_count: Annotated[int, typer.Option("--notes-count", min=1, help="Generated notes.")] = 40,
+    perplexity_docs: Annotated[int, typer.Option("--perplexity-docs", min=1)] = 10,
+    edits: Annotated[int, typer.Option("--edits", min=1, help="Counterfactual edits.")] = 20,
+    system: Annotated[
+        list[str] | None,
+        typer.Option("--system", "-s", help="adapter and/or prompted (repeatable)."),
+    ] = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference",
+            exists=True,
+            dir_okay=False,
+            help="Another GGUF to evaluate, prompted (repeatable).",
+        ),
+    ] = None,
+    part: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--part",
+            "-p",
+            help="write, fewrel, qa, notes, perplexity, edits (repeatable; default all).",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 7,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", dir_okay=False, help="Write the JSON report here.")
+    ] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Measure write mode, memory QA and its baselines, perplexity and edits.
+
+    Every part runs for each system (the adapter, and the base prompted few-shot);
+    memory QA also runs the base model without memory and with retrieval (RAG).
+    The report records seeds and the sha256 of every data and model file.
+
+    Example: memllm eval --data ../shared/data --out eval.json
+
+    Example: memllm eval --split test.json --part write --docs 100
+
+    Example: memllm eval --notes notes.md --notes-qa questions.jsonl --part notes
+    """
+    from memllm_cli.errors import MemllmError
+    from memllm_cli.eval.harness import PARTS, EvalConfig, run, summary
+
+    parts = tuple(part or PARTS)
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise typer.BadParameter(f"unknown part {unknown[0]!r} (choose from {', '.join(PARTS)})")
+    if (notes is None) != (notes_qa is None):
+        raise MemllmError("--notes and --notes-qa go together")
+    cfg = EvalConfig(
+        data=data, split=split, docs=docs, fewrel=fewrel, fewrel_sentences=sentences,
+        questions=questions, question_split=question_split, question_count=count,
+        notes=notes, notes_qa=notes_qa, notes_count=notes_count,
+        perplexity_docs=perplexity_docs, edits=edits,
+        systems=tuple(system or ("adapter", "prompted")), references=tuple(reference or ()),
+        parts=parts, seed=seed,
+    )  # fmt: skip
+    with _progress() as progress:
+        report = run(cfg, embedder(), progress)
+    if out is not None:
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        message(f"report written to {out}")
+    if json_:
+        typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    columns = [("part", "part"), ("system", "system"), ("metric", "metric"), ("value", "value"),
+               ("parse_failures", "parse failures"), ("seconds_per_item", "s/item")]  # fmt: skip
+    render(summary(report), "table", columns)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar per task on stderr (silent when stderr is not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    tasks: dict[str, Any] = {}
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console,
+                  disable=not console.is_terminal) as bar:  # fmt: skip
+
+        def update(task: str, done: int, total: int) -> None:
+            if task not in tasks:
+                tasks[task] = bar.add_task(task, total=total)
+            bar.update(tasks[task], completed=done, total=total)
+
+        yield update

@@ -1,0 +1,136 @@
+"""What every evaluation shares: systems under test, metering, and scores."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memllm_cli.runtime.models import Generation, Model
+from memllm_cli.store import Store
+from memllm_cli.store.text import norm
+
+
+@dataclass
+class Metered:
+    """A model that counts what it does: calls, tokens, seconds, runs to the token limit."""
+
+    model: Model
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    at_limit: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def prompted(self) -> bool:
+        return self.model.prompted
+
+    def generate(self, prompt: str, **options: Any) -> Generation:
+        gen = self.model.generate(prompt, **options)
+        self.calls += 1
+        self.prompt_tokens += gen.prompt_tokens
+        self.completion_tokens += gen.completion_tokens
+        self.seconds += gen.seconds
+        self.at_limit += gen.finish == "length"
+        return gen
+
+    def cost(self, items: int) -> dict[str, float]:
+        """Per-item averages, for the report."""
+        n = max(items, 1)
+        return {
+            "prompt_tokens_per_item": round(self.prompt_tokens / n, 1),
+            "completion_tokens_per_item": round(self.completion_tokens / n, 1),
+            "seconds_per_item": round(self.seconds / n, 3),
+            "generations_at_token_limit": self.at_limit,
+        }
+
+
+@dataclass
+class System:
+    """A model as evaluated: ``name`` is how the report calls it."""
+
+    name: str
+    model: Model
+
+
+@dataclass
+class PRF:
+    """Micro-averaged counts."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def add(self, other: PRF) -> None:
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+
+    def to_dict(self) -> dict[str, float]:
+        p = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+        r = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        return {
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(f, 4),
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+        }
+
+
+@dataclass
+class Tally:
+    """Right answers out of items, with the items kept for inspection."""
+
+    right: int = 0
+    total: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, ok: bool, example: dict[str, Any], keep: int = 5) -> None:
+        self.right += ok
+        self.total += 1
+        if len(self.examples) < keep:
+            self.examples.append(example | {"ok": ok})
+
+    def to_dict(self) -> dict[str, Any]:
+        accuracy = round(self.right / self.total, 4) if self.total else 0.0
+        return {
+            "accuracy": accuracy,
+            "right": self.right,
+            "total": self.total,
+            "examples": self.examples,
+        }
+
+
+def contains_answer(text: str, answers: Sequence[str]) -> bool:
+    """Answer containment, as EntityQuestions scores it: any accepted answer, normalised."""
+    have = norm(text)
+    return any(norm(a) and norm(a) in have for a in answers)
+
+
+@contextmanager
+def scratch_store() -> Iterator[Store]:
+    """A fresh memory in a temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="memllm-eval-") as tmp:
+        store = Store.open(Path(tmp) / "memory.db")
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def no_progress(task: str, done: int, total: int) -> None:
+    """The default progress callback: silent."""

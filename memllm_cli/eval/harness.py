@@ -1,0 +1,287 @@
+"""``memllm eval``: every measurement the model card quotes, in one reproducible run.
+
+Systems: ``adapter`` (the embedded base with our LoRA adapter), ``prompted`` (the
+same base, few-shot prompted under the grammar, no adapter) and any ``--reference``
+GGUF a user brings (prompted). Baselines for memory QA use the base model without
+the adapter: ``no-memory`` (the model alone) and ``rag`` (top sentences pasted
+into the prompt). The output records the seed, the sha256 of every data file and
+model, and the configuration, so a run can be repeated and compared.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memllm_cli.eval import perplexity, qa, write
+from memllm_cli.eval.common import Progress, System, no_progress, scratch_store
+from memllm_cli.protocol import PROTOCOL_VERSION
+
+PARTS = ("write", "fewrel", "qa", "notes", "perplexity", "edits")
+
+
+@dataclass
+class EvalConfig:
+    data: Path | None = None  # ../shared/data: the defaults below are its held-out sides
+    split: Path | None = None  # a Re-DocRED-format file, all of it evaluated
+    docs: int = 20
+    fewrel: Path | None = None
+    fewrel_sentences: int = 100
+    questions: Path | None = None  # an EntityQuestions-format folder (its dev/ split)
+    question_split: str = "dev"
+    question_count: int = 100
+    notes: Path | None = None  # Markdown notes ...
+    notes_qa: Path | None = None  # ... and their JSONL questions; else generated
+    notes_count: int = 40
+    perplexity_docs: int = 10
+    edits: int = 20
+    systems: tuple[str, ...] = ("adapter", "prompted")
+    references: tuple[Path, ...] = ()
+    parts: tuple[str, ...] = PARTS
+    seed: int = 7
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha(path: Path) -> str:
+    from memllm_cli.train.export import sha256
+
+    return sha256(path)
+
+
+@dataclass
+class Systems:
+    """The systems under test, the plain base (for the baselines), and each model file's hash."""
+
+    under_test: list[System]
+    base: System
+    models: dict[str, Any]
+
+
+def load_systems(cfg: EvalConfig) -> Systems:
+    """The models ``cfg`` names, loaded once for the whole run."""
+    from memllm_cli.errors import MemllmError
+    from memllm_cli.runtime.llama import LlamaModel
+    from memllm_cli.runtime.models import default_adapter, default_model_path
+
+    base_path = default_model_path()
+    base = System("prompted", LlamaModel(base_path))
+    models: dict[str, Any] = {"base": {"file": base_path.name, "sha256": _sha(base_path)}}
+    systems = []
+    for name in cfg.systems:
+        if name == "prompted":
+            systems.append(base)
+        elif name == "adapter":
+            adapter = default_adapter(base_path)
+            if adapter is None:
+                raise MemllmError(f"no adapter for {base_path.name} in models/")
+            systems.append(System("adapter", LlamaModel(base_path, adapter=adapter)))
+            models["adapter"] = {"file": adapter.name, "sha256": _sha(adapter)}
+        else:
+            raise MemllmError(f"unknown system {name!r} (adapter or prompted)")
+    for path in cfg.references:
+        name = f"reference:{path.stem}"
+        systems.append(System(name, LlamaModel(path)))
+        models[name] = {"file": path.name, "sha256": _sha(path)}
+    return Systems(systems, base, models)
+
+
+def _label_for(cfg: EvalConfig) -> Callable[[str], str]:
+    from memllm_cli.train.data import label_for, relation_labels
+
+    def label(pid: str) -> str:
+        if cfg.data is None:
+            return relation_labels().get(pid, pid)
+        return label_for(pid, cfg.data)
+
+    return label
+
+
+def _need(path: Path | None, what: str) -> Path:
+    from memllm_cli.errors import MemllmError
+
+    if path is None or not path.exists():
+        raise MemllmError(f"no {what}: give --data or its own option")
+    return path
+
+
+def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
+        systems: Systems | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run the parts of ``cfg`` and return the report (JSON-ready)."""
+    from memllm_cli.train import data as d
+
+    started = time.perf_counter()
+    systems = systems or load_systems(cfg)
+    under_test, base = systems.under_test, systems.base
+    label_for = _label_for(cfg)
+    data_files: dict[str, str] = {}
+    results: dict[str, Any] = {}
+    root = cfg.data
+
+    def docs_for(count: int) -> list:
+        path = cfg.split or _need(root and root / d.REDOCRED, "Re-DocRED split")
+        data_files[str(path)] = _sha(path)
+        docs = list(d.load_redocred(path))
+        if cfg.split is None:  # the shared dev file: only its held-out side
+            docs = [doc for doc in docs if d.in_validation(doc.title)]
+        return docs[:count]
+
+    if "write" in cfg.parts:
+        docs = docs_for(cfg.docs)
+        results["write"] = {s.name: write.evaluate_documents(s, docs, label_for, progress)
+                            for s in under_test}  # fmt: skip
+
+    if "fewrel" in cfg.parts:
+        path = cfg.fewrel or _need(root and root / d.FEWREL, "FewRel file")
+        data_files[str(path)] = _sha(path)
+        items = d.fewrel_items(root or path.parent, path)
+        if cfg.fewrel is None:
+            items = [i for i in items if d.in_validation(i.sentence)]
+        items = random.Random(cfg.seed).sample(items, min(cfg.fewrel_sentences, len(items)))
+        results["fewrel"] = {s.name: write.evaluate_fewrel(s, items, progress)
+                             for s in under_test}  # fmt: skip
+
+    eq_items: list[qa.QAItem] = []
+    if "qa" in cfg.parts or "edits" in cfg.parts:
+        folder = cfg.questions or _need(root and root / d.ENTITYQUESTIONS, "EntityQuestions")
+        questions = d.entity_questions(root or folder.parent, cfg.question_split, folder)
+        for path in sorted((folder / cfg.question_split).glob("P*.json")):
+            data_files[str(path)] = _sha(path)
+        eq_items = qa.entity_question_items(questions, cfg.question_count, cfg.seed)
+
+    if "qa" in cfg.parts:
+        part: dict[str, Any] = {}
+        with scratch_store() as store:
+            qa.load_facts(store, eq_items)
+            for s in under_test:
+                part[s.name] = qa.evaluate_memory(s, store, embedder, eq_items, progress)
+            part["no-memory"] = qa.evaluate_memory(base, store, embedder, eq_items, progress,
+                                                   memory=False)  # fmt: skip
+        part["rag"] = qa.evaluate_rag(base, embedder, qa.fact_passages(eq_items), eq_items,
+                                      progress=progress)  # fmt: skip
+        results["qa"] = part
+
+    if "notes" in cfg.parts:
+        results["notes"] = _notes_part(cfg, under_test, base, embedder, progress, data_files)
+
+    if "perplexity" in cfg.parts:
+        docs = docs_for(cfg.perplexity_docs)
+        results["perplexity"] = {s.name: perplexity.evaluate(s, docs, label_for, 5, progress)
+                                 for s in under_test}  # fmt: skip
+
+    if "edits" in cfg.parts:
+        part = {}
+        for s in under_test:
+            with scratch_store() as store:
+                qa.load_facts(store, eq_items)
+                part[s.name] = qa.evaluate_edits(s, store, embedder, eq_items, cfg.edits,
+                                                 cfg.seed, progress)  # fmt: skip
+        results["edits"] = part
+
+    from memllm_cli import __version__
+
+    return {
+        "memllm": __version__,
+        "protocol_version": PROTOCOL_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seconds": round(time.perf_counter() - started, 1),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
+                   if k != "references"} | {"references": [str(p) for p in cfg.references]},
+        "embedder": getattr(embedder, "model_id", None),
+        "data": data_files,
+        "models": systems.models,
+        "results": results,
+    }  # fmt: skip
+
+
+def _notes_part(cfg: EvalConfig, under_test: list[System], base: System, embedder: Any,
+                progress: Progress, data_files: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    """Notes + questions: each system ingests the notes with its own write mode, then answers."""
+    import tempfile
+
+    from memllm_cli.ingest.pipeline import Document, Ingestor, discover
+    from memllm_cli.ingest.text import sentences
+    from memllm_cli.runtime.loop import Session
+
+    with tempfile.TemporaryDirectory(prefix="memllm-notes-") as tmp:
+        if cfg.notes is not None:
+            md = cfg.notes
+            items = qa.read_qa_file(_need(cfg.notes_qa, "questions for --notes (--notes-qa)"))
+            data_files[str(md)] = _sha(md)
+            data_files[str(cfg.notes_qa)] = _sha(cfg.notes_qa)
+        else:
+            md, items = generated_notes(Path(tmp), cfg.seed, cfg.notes_count)
+        with md.open(encoding="utf-8") as f:
+            passages = [s.text for s in sentences(f, markdown=md.suffix == ".md")]
+        part: dict[str, Any] = {"questions": len(items), "sentences": len(passages)}
+        for s in under_test:
+            with scratch_store() as store:
+                session = Session(store, s.model, embedder)
+                ingestor = Ingestor(store, session)
+                for doc in discover([str(md)]):
+                    if isinstance(doc, Document):
+                        ingestor.ingest(doc)
+                part[s.name] = qa.evaluate_memory(s, store, embedder, items, progress)
+                part[s.name]["facts_written"] = store.count_facts()
+        with scratch_store() as store:
+            part["no-memory"] = qa.evaluate_memory(base, store, embedder, items, progress,
+                                                   memory=False)  # fmt: skip
+        part["rag"] = qa.evaluate_rag(base, embedder, passages, items, progress=progress)
+    return part
+
+
+def generated_notes(folder: Path, seed: int, count: int) -> tuple[Path, list[qa.QAItem]]:
+    """Invented notes (train/notes.py, an evaluation seed) and the questions they answer.
+
+    Only questions with one right answer in the whole file are kept (a user who
+    "moved to" two cities has no single residence to ask about).
+    """
+    from memllm_cli.train.notes import markdown, notes
+
+    items = notes(random.Random(f"eval-{seed}"), count)
+    objects: dict[tuple[str, str], set[str]] = {}
+    for note in items:
+        for triple in note.triples:
+            objects.setdefault((triple.subject, triple.relation), set()).add(triple.object)
+    questions = []
+    for note in items:
+        for question, query, answers in note.questions:
+            key = (query.subject or "", query.relation)
+            if query.subject is not None and len(objects.get(key, ())) == 1:
+                questions.append(qa.QAItem(question, tuple(answers)))
+    path = folder / "notes.md"
+    path.write_text(markdown("Notes", items), encoding="utf-8")
+    return path, questions
+
+
+HEADLINES = {
+    "write": ("f1", "precision", "recall"),
+    "fewrel": ("f1", "precision", "recall"),
+    "qa": ("accuracy",),
+    "notes": ("accuracy",),
+    "perplexity": ("perplexity_without_memory", "perplexity_with_memory"),
+}
+
+
+def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per part, system and headline metric: what the printed table shows."""
+    rows = []
+    for part, by_system in report["results"].items():
+        for system, result in by_system.items():
+            if not isinstance(result, dict):
+                continue
+            if part == "edits":
+                metrics = {"reliability": result["reliability"]["accuracy"],
+                           "locality": result["locality"]["accuracy"]}  # fmt: skip
+            else:
+                metrics = {m: result[m] for m in HEADLINES[part] if m in result}
+            for metric, value in metrics.items():
+                rows.append({
+                    "part": part, "system": system, "metric": metric, "value": value,
+                    "parse_failures": result.get("parse_failures"),
+                    "seconds_per_item": result.get("seconds_per_item"),
+                })  # fmt: skip
+    return rows

@@ -1,0 +1,302 @@
+"""Training and evaluation examples, built from the public data sets in ``--data``.
+
+Every call in every example comes from the protocol module and every prompt from
+``runtime.prompts``, so what the adapter learns is exactly what the runtime sends
+and parses. An example is a prompt plus the assistant's reply in segments; the loss
+falls only on the segments the model must produce (calls and answers), never on
+the prompt or on the results the memory appends.
+
+Sources (formats in ../shared/data/README.md):
+- write mode: Re-DocRED documents, one example per sentence with the same growing
+  context the ingest pipeline uses, empty writes kept; FewRel single sentences;
+- read mode: EntityQuestions questions -> read call -> results -> short answer,
+  with several answers, distractors and empty (rolled back) reads;
+- personal notes: ``notes.py``'s first-person notes and questions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from memllm_cli.eval.redocred import Document
+from memllm_cli.eval.redocred import load as load_redocred
+from memllm_cli.ingest.pipeline import next_context
+from memllm_cli.protocol import (
+    MAX_TRIPLES_PER_WRITE,
+    ReadQuery,
+    Triple,
+    format_results,
+    format_write,
+    read_opening,
+)
+from memllm_cli.runtime import prompts
+
+REDOCRED = "re-docred/dev_revised.json"
+FEWREL = "fewrel/val_wiki.json"
+ENTITYQUESTIONS = "entityquestions"
+WIKIDATA_LABELS = "relations/memllm_wikidata_props_en.json"
+
+
+@dataclass(frozen=True)
+class Example:
+    """A prompt and the reply as (text, trained) segments; ``kind`` names its source."""
+
+    kind: str
+    prompt: str
+    reply: tuple[tuple[str, bool], ...]
+
+    @property
+    def text(self) -> str:
+        return self.prompt + "".join(text for text, _ in self.reply)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "prompt": self.prompt, "reply": [list(s) for s in self.reply]}
+
+
+@cache
+def relation_labels() -> dict[str, str]:
+    """P-id -> English label, as the store seeds them."""
+    from memllm_cli.store.migrations import seed_relations
+
+    return {r["pid"]: r["label"] for r in seed_relations()}
+
+
+def label_for(pid: str, data: Path) -> str:
+    """The English label of ``pid``: the store's own, else Wikidata's."""
+    labels = relation_labels()
+    if pid in labels:
+        return labels[pid]
+    return _wikidata_labels(str(data))[pid]
+
+
+@cache
+def _wikidata_labels(data: str) -> dict[str, str]:
+    return json.loads((Path(data) / WIKIDATA_LABELS).read_text(encoding="utf-8"))
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def in_validation(key: str, fraction: float = 0.2) -> bool:
+    """A stable split by name: the same document is held out on every machine and run."""
+    digest = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+    return digest / 0xFFFFFFFF < fraction
+
+
+def write_example(
+    kind: str, context: str, sentence: str, triples: Sequence[Triple], me: str = "me"
+) -> Example:
+    """Write mode: the focus sentence in its context -> one MEM_WRITE call."""
+    call = format_write(list(triples)[:MAX_TRIPLES_PER_WRITE])
+    prompt = prompts.write_prompt(context, sentence, me=me, prompted=False)
+    return Example(kind, prompt, ((call + prompts.IM_END, True),))
+
+
+def is_empty_write(example: Example) -> bool:
+    return example.reply[0][0] == format_write([]) + prompts.IM_END
+
+
+def read_example(
+    kind: str,
+    question: str,
+    queries: Sequence[ReadQuery],
+    results: Sequence[str],
+    answer: str,
+    me: str = "me",
+) -> Example:
+    """Read mode: question -> call (trained) -> results (given) -> answer (trained).
+
+    With no results the runtime rolls the call back and forbids another, so the
+    example is just the answer the model must then give, with no call at all.
+    """
+    prompt = prompts.read_prompt(question, me=me, prompted=False)
+    if not results:
+        return Example(kind, prompt, ((answer + prompts.IM_END, True),))
+    return Example(
+        kind,
+        prompt,
+        (
+            (read_opening(list(queries)), True),
+            (format_results(list(results)), False),
+            (" " + answer + prompts.IM_END, True),
+        ),
+    )
+
+
+# -- Re-DocRED: write mode ------------------------------------------------------------------------
+
+
+def _name(doc: Document, entity: int, sentence: int) -> str:
+    """How a fact written at ``sentence`` should name ``entity``.
+
+    The longest mention in the sentence itself (the model copies what it sees), else
+    the longest mention before it, else the longest mention in the document.
+    """
+    mentions = doc.entities[entity]
+    for pool in (
+        [m for m in mentions if m.sentence == sentence],
+        [m for m in mentions if m.sentence < sentence],
+        list(mentions),
+    ):
+        if pool:
+            return max(pool, key=lambda m: len(m.name)).name
+    raise ValueError(f"entity {entity} of {doc.title!r} has no mention")
+
+
+def stated_at(doc: Document, head: int, tail: int, evidence: Sequence[int]) -> int:
+    """The sentence that completes a fact: its last evidence sentence, or failing that
+    the sentence where the later of its two entities first appears."""
+    if evidence:
+        return max(evidence)
+    first = [min(m.sentence for m in doc.entities[e]) for e in (head, tail)]
+    return max(first)
+
+
+def document_triples(doc: Document, data: Path) -> dict[int, list[Triple]]:
+    """Each sentence's facts, named as ``_name`` chooses."""
+    by_sentence: dict[int, list[Triple]] = {}
+    for label in doc.labels:
+        at = stated_at(doc, label.head, label.tail, label.evidence)
+        triple = Triple(
+            _name(doc, label.head, at), label_for(label.relation, data), _name(doc, label.tail, at)
+        )
+        if triple not in by_sentence.setdefault(at, []):
+            by_sentence[at].append(triple)
+    return by_sentence
+
+
+def redocred_documents(data: Path, split: str, path: Path | None = None) -> list[Document]:
+    """Re-DocRED documents of ``split`` ("train", "val" or "all"), split by title."""
+    docs = list(load_redocred(path or data / REDOCRED))
+    if split == "all":
+        return docs
+    held_out = split == "val"
+    return [d for d in docs if in_validation(d.title) == held_out]
+
+
+def redocred_write(docs: Sequence[Document], data: Path) -> Iterator[Example]:
+    """One write example per sentence, with the ingest pipeline's context."""
+    for doc in docs:
+        by_sentence = document_triples(doc, data)
+        context: list[str] = []
+        for i, sentence in enumerate(doc.sentences):
+            yield write_example("redocred", " ".join(context), sentence, by_sentence.get(i, []))
+            context = next_context(context, sentence)
+
+
+# -- FewRel: write mode ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FewRelItem:
+    sentence: str
+    head: str
+    relation: str  # English label
+    tail: str
+
+
+def fewrel_items(data: Path, path: Path | None = None) -> list[FewRelItem]:
+    """FewRel sentences, detokenised, with head and tail as the sentence spells them."""
+    from memllm_cli.eval.redocred import detokenize
+
+    raw = json.loads((path or data / FEWREL).read_text(encoding="utf-8"))
+    items = []
+    for pid, instances in raw.items():
+        label = label_for(pid, data)
+        for inst in instances:
+            text, spans = detokenize(inst["tokens"])
+
+            def span(indices: list[int], text: str = text, spans: list = spans) -> str:
+                return text[spans[indices[0]][0] : spans[indices[-1]][1]]
+
+            items.append(FewRelItem(text, span(inst["h"][2][0]), label, span(inst["t"][2][0])))
+    return items
+
+
+def fewrel_write(items: Sequence[FewRelItem]) -> Iterator[Example]:
+    for item in items:
+        yield write_example(
+            "fewrel", "", item.sentence, [Triple(item.head, item.relation, item.tail)]
+        )
+
+
+# -- EntityQuestions: read mode -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    question: str
+    subject: str
+    relation: str  # English label
+    answers: tuple[str, ...]
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    before, after = template.split("[X]")
+    return re.compile(re.escape(before) + "(.+?)" + re.escape(after) + "$")
+
+
+def entity_questions(data: Path, split: str = "train", root: Path | None = None) -> list[Question]:
+    """EntityQuestions of ``split``, the subject recovered from its relation's template."""
+    root = root or data / ENTITYQUESTIONS
+    templates = json.loads((root / "relation_query_templates.json").read_text(encoding="utf-8"))
+    questions = []
+    for path in sorted((root / split).glob("P*.json")):
+        pid = path.name.split(".")[0]
+        pattern = _template_regex(templates[pid])
+        label = label_for(pid, data)
+        for item in json.loads(path.read_text(encoding="utf-8")):
+            match = pattern.match(item["question"])
+            if match and item["answers"]:
+                questions.append(
+                    Question(item["question"], match.group(1), label, tuple(item["answers"]))
+                )
+    return questions
+
+
+def answer_sentence(objects: Sequence[str]) -> str:
+    """The answer the adapter is taught: just what was asked for ("Bergen.")."""
+    return f"{_join(objects)}."
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def dont_know(question: str) -> str:
+    return "I do not know: my memory has nothing on that."
+
+
+def question_reads(
+    questions: Sequence[Question], rng: random.Random, empty: float = 0.12, noisy: float = 0.25
+) -> Iterator[Example]:
+    """Read examples with the noise a real memory gives.
+
+    ``empty``: no result, the runtime rolled the call back, the model says it does not
+    know. ``noisy``: the right answer first, then other objects of the relation (a
+    fuzzy read's lower-ranked matches); the answer names only the first.
+    """
+    by_relation: dict[str, list[str]] = {}
+    for q in questions:
+        by_relation.setdefault(q.relation, []).append(q.answers[0])
+    for q in questions:
+        query = ReadQuery(q.relation, subject=q.subject)
+        roll = rng.random()
+        if roll < empty:
+            yield read_example("eq", q.question, [query], [], dont_know(q.question))
+            continue
+        results = [q.answers[0]]
+        if roll < empty + noisy:
+            pool = by_relation[q.relation]
+            results += [o for o in rng.sample(pool, min(3, len(pool))) if o != results[0]][:2]
+        answer = answer_sentence(results[:1])
+        yield read_example("eq", q.question, [query], results, answer)

@@ -1,0 +1,179 @@
+"""The evaluation harness on a tiny Re-DocRED-format split and a model that plays by rules."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from memllm_cli.eval import perplexity, qa, write
+from memllm_cli.eval.common import PRF, System, contains_answer, scratch_store
+from memllm_cli.eval.harness import generated_notes, summary
+from memllm_cli.eval.redocred import load
+from memllm_cli.protocol import Triple, format_write
+from memllm_cli.runtime.models import Generation, _stream
+from memllm_cli.train.data import label_for
+
+DOC = {
+    "title": "Ola Nordmann",
+    "sents": [
+        ["Ola", "Nordmann", "(", "born", "1960", "in", "Tromsø", ")", "is", "a", "geologist", "."],
+        ["Nordmann", "works", "for", "Equinor", "."],
+        ["He", "likes", "rain", "."],
+    ],
+    "vertexSet": [
+        [{"name": "Ola Nordmann", "pos": [0, 2], "sent_id": 0, "type": "PER"},
+         {"name": "Nordmann", "pos": [0, 1], "sent_id": 1, "type": "PER"}],
+        [{"name": "Tromsø", "pos": [6, 7], "sent_id": 0, "type": "LOC"}],
+        [{"name": "Equinor", "pos": [3, 4], "sent_id": 1, "type": "ORG"}],
+    ],
+    "labels": [
+        {"h": 0, "t": 1, "r": "P19", "evidence": [0]},
+        {"h": 0, "t": 2, "r": "P108", "evidence": [1]},
+    ],
+}  # fmt: skip
+
+
+def labels(pid: str) -> str:
+    return label_for(pid, None)  # the store's labels cover P19 and P108
+
+
+@pytest.fixture
+def doc(tmp_path):
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps([DOC]))
+    return next(load(path))
+
+
+@dataclass
+class RuleModel:
+    """A deterministic model: ``rule(prompt)`` gives the whole output; stops apply as usual."""
+
+    rule: Callable[[str], str]
+    name: str = "rules"
+    prompted: bool = False
+
+    def generate(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
+                 grammar: str | None = None, on_text=None) -> Generation:  # fmt: skip
+        text, stopped_by, ended = _stream([self.rule(prompt)], stop, on_text)
+        return Generation(text, stopped_by, "end" if ended else "stop", len(prompt) // 4, 5)
+
+
+def test_mentions_are_spelt_as_the_text_spells_them(doc):
+    assert doc.sentences[0] == "Ola Nordmann (born 1960 in Tromsø) is a geologist."
+    assert [m.name for m in doc.entities[0]] == ["Ola Nordmann", "Nordmann"]
+
+
+def test_score_counts_any_mention_of_a_gold_entity(doc):
+    gold = write.gold_of(doc, labels)
+    predicted = [
+        Triple("nordmann", "place of birth", "Tromsø"),  # an alias, other case: right
+        Triple("Ola Nordmann", "place of birth", "Tromsø"),  # the same fact again: not counted
+        Triple("Ola Nordmann", "residence", "Tromsø"),  # wrong relation
+    ]
+    counts = write.score(predicted, gold)
+    assert (counts.tp, counts.fp, counts.fn) == (1, 1, 1)
+    assert PRF(1, 1, 1).to_dict()["f1"] == 0.5
+
+
+def test_write_evaluation_runs_each_sentence_with_its_context(doc):
+    prompts: list[str] = []
+
+    def rule(prompt: str) -> str:
+        prompts.append(prompt)
+        if "Tromsø)" in prompt.split("({USER_ST})")[1]:
+            return format_write([Triple("Ola Nordmann", "place of birth", "Tromsø")])
+        return "({MEM_WRITE-->broken"
+
+    result = write.evaluate_documents(System("rules", RuleModel(rule)), [doc], labels)
+    assert (result["tp"], result["fp"], result["fn"]) == (1, 0, 1)
+    assert result["parse_failures"] == 2
+    assert result["sentences"] == 3
+    # the second sentence sees the first as context, as `memllm ingest` gives it
+    assert "geologist. ({USER_ST})Nordmann works" in prompts[1]
+
+
+def oracle_reader(prompt: str) -> str:
+    """Reads (subject>>relation>>) from the question, then repeats the memory's answer."""
+    results = re.findall(r"-->([^}]*)\}\)$", prompt)
+    if results:
+        return " " + results[0].split(";")[0] + ".<|im_end|>"
+    if prompt.endswith("({"):
+        who = re.search(r"Where was (.+) born\?", prompt)
+        return f"MEM_READ({who.group(1) if who else 'x'}>>place of birth>>)-->"
+    if "Notes:" in prompt:
+        return prompt.split("Notes:\n- ")[1].split("\n")[0] + "<|im_end|>"
+    if prompt.endswith("assistant\n"):
+        return "({"
+    return "I do not know.<|im_end|>"
+
+
+def test_memory_qa_reads_the_memory_and_scores_containment():
+    items = [
+        qa.QAItem("Where was Ada Dahl born?", ("Porto",), Triple("Ada Dahl", "place of birth", "Porto")),
+        qa.QAItem("Where was Bo Falk born?", ("Leeds",), Triple("Bo Falk", "place of birth", "Lyon")),
+    ]  # fmt: skip
+    system = System("oracle", RuleModel(oracle_reader))
+    with scratch_store() as store:
+        qa.load_facts(store, items)
+        result = qa.evaluate_memory(system, store, None, items)
+    assert (result["right"], result["total"], result["parse_failures"]) == (1, 2, 0)
+    assert result["examples"][0]["reads"] == ["Ada Dahl>>place of birth>>"]
+
+
+def test_rag_baseline_puts_retrieved_passages_in_the_prompt(embedder):
+    items = [qa.QAItem("Where was Ada Dahl born?", ("Porto",),
+                       Triple("Ada Dahl", "place of birth", "Porto"))]  # fmt: skip
+    passages = qa.fact_passages(items) + ["Equinor is in Stavanger."]
+    result = qa.evaluate_rag(System("oracle", RuleModel(oracle_reader)), embedder, passages,
+                             items, k=1)  # fmt: skip
+    assert result["accuracy"] == 1.0
+    assert result["examples"][0]["passages"] == ["The place of birth of Ada Dahl is Porto."]
+
+
+def test_edits_follow_the_correction_and_leave_others_alone():
+    items = [
+        qa.QAItem(f"Where was P{i} born?", (city,), Triple(f"P{i}", "place of birth", city))
+        for i, city in enumerate(["Porto", "Leeds", "Lyon", "Graz"])
+    ]
+    with scratch_store() as store:
+        qa.load_facts(store, items)
+        result = qa.evaluate_edits(System("oracle", RuleModel(oracle_reader)), store, None,
+                                   items, count=2, seed=1)  # fmt: skip
+    assert result["edits"] == 2
+    assert result["reliability"]["accuracy"] == 1.0
+    assert result["locality"]["accuracy"] == 1.0
+
+
+def test_perplexity_targets_follow_their_subject(doc):
+    targets = perplexity.targets(doc, labels, 5)
+    assert [(t.mention, t.query.format()) for t in targets] == [
+        ("Tromsø", "Ola Nordmann>>place of birth>>"),
+        ("Equinor", "Ola Nordmann>>employer>>"),
+    ]
+    assert targets[0].prefix == "Ola Nordmann (born 1960 in"
+
+
+def test_generated_notes_ask_only_what_has_one_answer(tmp_path):
+    path, items = generated_notes(tmp_path, seed=3, count=60)
+    text = path.read_text()
+    assert text.startswith("# Notes")
+    assert items
+    for item in items:
+        assert len(item.answers) == 1
+        assert item.answers[0] in text
+
+
+def test_contains_answer_folds_case_and_spacing():
+    assert contains_answer("She was born in  porto.", ["Porto"])
+    assert not contains_answer("She was born in Lyon.", ["Porto", ""])
+
+
+def test_summary_has_a_row_per_headline():
+    report = {"results": {"write": {"adapter": {"f1": 0.5, "precision": 0.6, "recall": 0.4,
+                                                "parse_failures": 0, "seconds_per_item": 0.1}}}}  # fmt: skip
+    rows = summary(report)
+    assert [r["metric"] for r in rows] == ["f1", "precision", "recall"]

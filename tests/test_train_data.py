@@ -1,0 +1,107 @@
+"""Training data: examples built by the runtime's own prompts and the protocol's own calls."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from memllm_cli.eval.redocred import load
+from memllm_cli.ingest.pipeline import next_context
+from memllm_cli.protocol import ReadQuery, Triple, parse_read, parse_write
+from memllm_cli.runtime import prompts
+from memllm_cli.train import data
+from memllm_cli.train.export import permute_rows
+from memllm_cli.train.notes import notes
+from memllm_cli.train.train import Config, batches, parse_args, tokenize
+from tests.test_eval import DOC
+
+
+@pytest.fixture
+def doc(tmp_path):
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps([DOC]))
+    return next(load(path))
+
+
+def test_one_write_example_per_sentence_with_the_pipelines_context(doc):
+    examples = list(data.redocred_write([doc], None))
+    assert len(examples) == 3
+    first, second, third = examples
+    assert first.prompt == prompts.write_prompt("", doc.sentences[0], prompted=False)
+    context = " ".join(next_context([], doc.sentences[0]))
+    assert second.prompt == prompts.write_prompt(context, doc.sentences[1], prompted=False)
+    calls = [e.reply[0][0].removesuffix(prompts.IM_END) for e in examples]
+    assert parse_write(calls[0]) == [Triple("Ola Nordmann", "place of birth", "Tromsø")]
+    # the subject as this sentence names it: the model copies what it sees
+    assert parse_write(calls[1]) == [Triple("Nordmann", "employer", "Equinor")]
+    assert parse_write(calls[2]) == []  # an empty write, kept as a negative
+    assert data.is_empty_write(third) and not data.is_empty_write(first)
+
+
+def test_read_example_trains_the_call_and_answer_not_the_results():
+    query = ReadQuery("place of birth", subject="Ada Dahl")
+    example = data.read_example("eq", "Where was Ada Dahl born?", [query], ["Porto", "Lyon"],
+                                data.answer_sentence(["Porto"]))  # fmt: skip
+    (call, trained_call), (results, trained_results), (answer, trained_answer) = example.reply
+    assert (trained_call, trained_results, trained_answer) == (True, False, True)
+    queries, found = parse_read(call + results)
+    assert queries == [query] and found == ["Porto", "Lyon"]
+    assert answer == " Porto." + prompts.IM_END
+
+
+def test_an_empty_read_teaches_the_rolled_back_answer():
+    example = data.read_example("eq", "Where was X born?", [ReadQuery("place of birth", "X")],
+                                [], data.dont_know("Where was X born?"))  # fmt: skip
+    assert len(example.reply) == 1
+    assert "({" not in example.reply[0][0]
+
+
+class CharTokenizer:
+    """One token per character, with offsets, as a fast tokenizer reports them."""
+
+    def __call__(self, text, return_offsets_mapping, add_special_tokens):
+        return {"input_ids": [ord(c) for c in text],
+                "offset_mapping": [(i, i + 1) for i in range(len(text))]}  # fmt: skip
+
+
+def test_loss_falls_only_on_trained_segments():
+    example = data.Example("t", "PROMPT", (("CALL", True), ("results", False), ("ANS", True)))
+    ids, labels = tokenize(example, CharTokenizer())
+    kept = "".join(chr(t) for t, lab in zip(ids, labels, strict=True) if lab != -100)
+    assert kept == "CALLANS"
+
+
+def test_batches_cover_every_example_once():
+    encoded = [([0] * n, [0] * n) for n in range(1, 50)]
+    plan = batches(encoded, 8, random.Random(0))
+    assert sorted(i for b in plan for i in b) == list(range(49))
+    assert all(len(b) <= 8 for b in plan)
+
+
+def test_notes_map_the_user_to_their_name():
+    for note in notes(random.Random(5), 200, me="Ada"):
+        for triple in note.triples:
+            assert "I" not in (triple.subject, triple.object)
+        if note.sentence.startswith("I "):
+            assert note.triples[0].subject == "Ada"
+
+
+def test_validation_split_is_stable():
+    assert data.in_validation("Ola Nordmann") == data.in_validation("Ola Nordmann")
+    share = sum(data.in_validation(f"doc {i}") for i in range(2000)) / 2000
+    assert 0.15 < share < 0.25
+
+
+def test_permute_rows_matches_the_rotary_layout():
+    """Rows of each head reorder from halves (HF) to interleaved pairs (GGUF)."""
+    weight = np.arange(8).reshape(8, 1)  # one head of 8 rows
+    assert permute_rows(weight, 1).ravel().tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+
+
+def test_every_config_field_is_a_flag():
+    cfg = parse_args(["--data", "x", "--rank", "4", "--lr", "0.01"])
+    assert (cfg.data, cfg.rank, cfg.lr) == ("x", 4, 0.01)
+    assert Config().targets and "lm_head" not in Config().targets

@@ -112,10 +112,12 @@ def oracle_reader(prompt: str) -> str:
 
 
 def test_memory_qa_reads_the_memory_and_scores_containment():
+    ada = Triple("Ada Dahl", "place of birth", "Porto")
+    bo = Triple("Bo Falk", "place of birth", "Lyon")
     items = [
-        qa.QAItem("Where was Ada Dahl born?", ("Porto",), Triple("Ada Dahl", "place of birth", "Porto")),
-        qa.QAItem("Where was Bo Falk born?", ("Leeds",), Triple("Bo Falk", "place of birth", "Lyon")),
-    ]  # fmt: skip
+        qa.QAItem("Where was Ada Dahl born?", ("Porto",), ada),
+        qa.QAItem("Where was Bo Falk born?", ("Leeds",), bo),  # the memory says Lyon
+    ]
     system = System("oracle", RuleModel(oracle_reader))
     with scratch_store() as store:
         qa.load_facts(store, items)
@@ -173,7 +175,8 @@ def test_contains_answer_folds_case_and_spacing():
 
 
 def test_summary_has_a_row_per_headline():
-    report = {"results": {"write": {"adapter": {"f1": 0.5, "precision": 0.6, "recall": 0.4,
-                                                "parse_failures": 0, "seconds_per_item": 0.1}}}}  # fmt: skip
+    result = {"f1": 0.5, "precision": 0.6, "recall": 0.4, "parse_failures": 0,
+              "seconds_per_item": 0.1}  # fmt: skip
+    report = {"results": {"write": {"adapter": result}}}
     rows = summary(report)
     assert [r["metric"] for r in rows] == ["f1", "precision", "recall"]

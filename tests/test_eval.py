@@ -180,3 +180,50 @@ def test_summary_has_a_row_per_headline():
     report = {"results": {"write": {"adapter": result}}}
     rows = summary(report)
     assert [r["metric"] for r in rows] == ["f1", "precision", "recall"]
+
+
+def test_markdown_table_puts_systems_across():
+    from memllm_cli.eval.harness import markdown
+
+    report = {"results": {"qa": {"adapter": {"accuracy": 0.8}, "rag": {"accuracy": 0.5}}}}
+    assert markdown(report).splitlines() == [
+        "| part | metric | adapter | rag |",
+        "| --- | --- | --- | --- |",
+        "| qa | accuracy | 0.800 | 0.500 |",
+    ]
+
+
+@pytest.fixture
+def question_folder(tmp_path):
+    folder = tmp_path / "eq"
+    (folder / "dev").mkdir(parents=True)
+    templates = {"P19": "Where was [X] born?"}
+    (folder / "relation_query_templates.json").write_text(json.dumps(templates))
+    questions = [{"question": f"Where was P{i} born?", "answers": [c]}
+                 for i, c in enumerate(["Porto", "Leeds", "Lyon"])]  # fmt: skip
+    (folder / "dev" / "P19.dev.json").write_text(json.dumps(questions))
+    return folder
+
+
+def test_eval_command_reports_systems_baselines_and_hashes(cli, monkeypatch, question_folder,
+                                                           tmp_path):  # fmt: skip
+    from memllm_cli.eval import harness
+
+    oracle = System("oracle", RuleModel(oracle_reader))
+    systems = harness.Systems([oracle], oracle, {"base": {"sha256": "x"}})
+    monkeypatch.setattr(harness, "load_systems", lambda cfg: systems)
+    out = tmp_path / "report.json"
+    result = cli("eval", "--questions", str(question_folder), "--part", "qa", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(out.read_text())
+    qa_part = report["results"]["qa"]
+    assert qa_part["oracle"]["accuracy"] == 1.0 and qa_part["oracle"]["total"] == 3
+    assert {"no-memory", "rag"} <= set(qa_part)
+    assert any(path.endswith("P19.dev.json") for path in report["data"])
+    assert report["config"]["seed"] == 7
+    assert "accuracy" in result.stdout  # the printed table
+
+
+def test_eval_command_rejects_an_unknown_part(cli):
+    result = cli("eval", "--part", "vibes")
+    assert result.exit_code == 2 and "unknown part 'vibes'" in result.stderr

@@ -99,6 +99,9 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", dir_okay=False, help="Write the JSON report here.")
     ] = None,
+    markdown_: Annotated[
+        bool, typer.Option("--markdown", help="Print the summary as a Markdown table.")
+    ] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Measure write mode, memory QA and its baselines, perplexity and edits.
@@ -114,7 +117,7 @@ def evaluate(
     Example: memllm eval --notes notes.md --notes-qa questions.jsonl --part notes
     """
     from memllm_cli.errors import MemllmError
-    from memllm_cli.eval.harness import PARTS, EvalConfig, run, summary
+    from memllm_cli.eval.harness import PARTS, EvalConfig, markdown, run, summary
 
     parts = tuple(part or PARTS)
     unknown = sorted(set(parts) - set(PARTS))
@@ -137,6 +140,9 @@ def evaluate(
         message(f"report written to {out}")
     if json_:
         typer.echo(json.dumps(report, ensure_ascii=False))
+        return
+    if markdown_:
+        typer.echo(markdown(report), nl=False)
         return
     columns = [("part", "part"), ("system", "system"), ("metric", "metric"), ("value", "value"),
                ("parse_failures", "parse failures"), ("seconds_per_item", "s/item")]  # fmt: skip

@@ -285,3 +285,23 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
                     "seconds_per_item": result.get("seconds_per_item"),
                 })  # fmt: skip
     return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The summary as a Markdown table (parts and metrics down, systems across), for cards."""
+    rows = summary(report)
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    keys = list(dict.fromkeys((r["part"], r["metric"]) for r in rows))
+    value = {(r["part"], r["metric"], r["system"]): r["value"] for r in rows}
+    lines = ["| part | metric | " + " | ".join(systems) + " |",
+             "| --- | --- |" + " --- |" * len(systems)]  # fmt: skip
+    for part, metric in keys:
+        cells = [_cell(value.get((part, metric, s))) for s in systems]
+        lines.append(f"| {part} | {metric} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -185,7 +185,7 @@ def evaluate_edits(
     """
     rng = random.Random(seed)
     session = Session(store, Metered(system.model), embedder, max_tokens=64)
-    with_facts = [i for i in items if i.fact is not None]
+    with_facts = [i for i in items if i.fact is not None][: 4 * count]
     _, _, oks = ask_all(session, with_facts, f"edits {system.name} (before)", progress)
     right = [item for item, ok in zip(with_facts, oks, strict=True) if ok]
     rng.shuffle(right)

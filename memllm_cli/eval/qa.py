@@ -185,14 +185,15 @@ def evaluate_edits(
     """
     rng = random.Random(seed)
     session = Session(store, Metered(system.model), embedder, max_tokens=64)
-    with_facts = [i for i in items if i.fact is not None][: 4 * count]
-    _, _, oks = ask_all(session, with_facts, f"edits {system.name} (before)", progress)
-    right = [item for item, ok in zip(with_facts, oks, strict=True) if ok]
-    rng.shuffle(right)
-    edited, others = right[:count], right[count : 2 * count]
-    objects: dict[str, list[str]] = {}
+    with_facts = [i for i in items if i.fact is not None]
+    objects: dict[str, list[str]] = {}  # counterfactuals: other objects of the same relation
     for item in with_facts:
         objects.setdefault(item.fact.relation, []).append(item.fact.object)
+    asked = with_facts[: 4 * count]
+    _, _, oks = ask_all(session, asked, f"edits {system.name} (before)", progress)
+    right = [item for item, ok in zip(asked, oks, strict=True) if ok]
+    rng.shuffle(right)
+    edited, others = right[:count], right[count : 2 * count]
     changes = []
     with store.batch("edit", "evaluation counterfactuals"):
         for item in edited:

@@ -79,3 +79,42 @@ def test_ask_cli_with_the_real_model(cli):
     data = json.loads(result.stdout)
     assert data["parse_failures"] == 0 and data["facts_used"] == [1]
     assert "NIVA" in data["answer"]
+
+
+# -- the shipped adapter (models/SmolLM2-135M-Instruct.Q4_1.memllm-lora.gguf) -------------------
+
+
+@pytest.fixture(scope="module")
+def adapted():
+    from memllm_cli.runtime.models import default_adapter
+
+    base = default_model_path()
+    adapter = default_adapter(base)
+    assert adapter is not None, "the adapter is missing from models/"
+    return LlamaModel(base, adapter=adapter)
+
+
+def test_adapter_runs_without_few_shot_prompts(adapted):
+    assert not adapted.prompted and adapted.name.endswith(".memllm-lora.gguf")
+
+
+def test_adapter_decides_to_read_and_answers_from_memory(adapted, memory):
+    answer = Session(memory, adapted).ask("Where does Ingrid Solberg live?")
+    assert answer.parse_failures == 0
+    assert answer.reads and answer.reads[0].query == "Ingrid Solberg>>residence>>"
+    assert "Trondheim" in answer.text
+
+
+def test_adapter_extracts_a_plain_fact(adapted, store):
+    triples = Session(store, adapted).extract("Kari Hansen works for Equinor.")
+    assert ("Kari Hansen", "employer", "Equinor") in [
+        (t.subject, t.relation, t.object) for t in triples
+    ]
+
+
+def test_adapter_never_produces_unparseable_calls(adapted, memory):
+    session = Session(memory, adapted, max_tokens=48)
+    for question in ["Who works at NIVA?", "Hi!", "({MEM_READ(x>>y>>)--> what?"]:
+        assert session.ask(question).parse_failures == 0
+    for sentence in ["I moved to Bergen in 2020.", "It rained.", "a>>b>>c; ({MEM_WRITE-->x})"]:
+        session.extract(sentence)  # raises ProtocolError on an unparseable write

@@ -36,7 +36,7 @@ def test_exported_adapter_matches_pytorch(tmp_path):
     reader = gguf.GGUFReader(str(out))
     names = [t.name for t in reader.tensors]
     assert "blk.0.attn_q.weight.lora_a" in names and "blk.29.ffn_down.weight.lora_b" in names
-    assert not any("output" == n.split(".")[0] or "token_embd" in n for n in names)
+    assert not any(n.split(".")[0] == "output" or "token_embd" in n for n in names)
 
     prompt = prompts.write_prompt("", "Kari Hansen works for Equinor.", prompted=False)
     (check,) = verify(pt, out, base, [prompt], max_tokens=12)

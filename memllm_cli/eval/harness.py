@@ -90,14 +90,9 @@ def load_systems(cfg: EvalConfig) -> Systems:
 
 
 def _label_for(cfg: EvalConfig) -> Callable[[str], str]:
-    from memllm_cli.train.data import label_for, relation_labels
+    from memllm_cli.train.data import label_for
 
-    def label(pid: str) -> str:
-        if cfg.data is None:
-            return relation_labels().get(pid, pid)
-        return label_for(pid, cfg.data)
-
-    return label
+    return lambda pid: label_for(pid, cfg.data)
 
 
 def _need(path: Path | None, what: str) -> Path:
@@ -137,7 +132,7 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
     if "fewrel" in cfg.parts:
         path = cfg.fewrel or _need(root and root / d.FEWREL, "FewRel file")
         data_files[str(path)] = _sha(path)
-        items = d.fewrel_items(root or path.parent, path)
+        items = d.fewrel_items(root, path)
         if cfg.fewrel is None:
             items = [i for i in items if d.in_validation(i.sentence)]
         items = random.Random(cfg.seed).sample(items, min(cfg.fewrel_sentences, len(items)))
@@ -147,7 +142,7 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
     eq_items: list[qa.QAItem] = []
     if "qa" in cfg.parts or "edits" in cfg.parts:
         folder = cfg.questions or _need(root and root / d.ENTITYQUESTIONS, "EntityQuestions")
-        questions = d.entity_questions(root or folder.parent, cfg.question_split, folder)
+        questions = d.entity_questions(root, cfg.question_split, folder)
         for path in sorted((folder / cfg.question_split).glob("P*.json")):
             data_files[str(path)] = _sha(path)
         eq_items = qa.entity_question_items(questions, cfg.question_count, cfg.seed)

@@ -68,12 +68,14 @@ def relation_labels() -> dict[str, str]:
     return {r["pid"]: r["label"] for r in seed_relations()}
 
 
-def label_for(pid: str, data: Path) -> str:
-    """The English label of ``pid``: the store's own, else Wikidata's."""
+def label_for(pid: str, data: Path | None) -> str:
+    """The English label of ``pid``: the store's own, else Wikidata's, else the P-id."""
     labels = relation_labels()
     if pid in labels:
         return labels[pid]
-    return _wikidata_labels(str(data))[pid]
+    if data is not None and (Path(data) / WIKIDATA_LABELS).is_file():
+        return _wikidata_labels(str(data)).get(pid, pid)
+    return pid
 
 
 @cache
@@ -203,14 +205,19 @@ class FewRelItem:
     tail: str
 
 
-def fewrel_items(data: Path, path: Path | None = None) -> list[FewRelItem]:
+def fewrel_items(data: Path | None, path: Path | None = None) -> list[FewRelItem]:
     """FewRel sentences, detokenised, with head and tail as the sentence spells them."""
     from memllm_cli.eval.redocred import detokenize
 
-    raw = json.loads((path or data / FEWREL).read_text(encoding="utf-8"))
+    path = path or data / FEWREL
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    names = path.parent / "pid2name.json"  # FewRel ships its own labels beside the data
+    fewrel_labels = json.loads(names.read_text(encoding="utf-8")) if names.is_file() else {}
     items = []
     for pid, instances in raw.items():
         label = label_for(pid, data)
+        if label == pid and pid in fewrel_labels:
+            label = fewrel_labels[pid][0]
         for inst in instances:
             text, spans = detokenize(inst["tokens"])
 
@@ -244,7 +251,9 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile(re.escape(before) + "(.+?)" + re.escape(after) + "$")
 
 
-def entity_questions(data: Path, split: str = "train", root: Path | None = None) -> list[Question]:
+def entity_questions(
+    data: Path | None, split: str = "train", root: Path | None = None
+) -> list[Question]:
     """EntityQuestions of ``split``, the subject recovered from its relation's template."""
     root = root or data / ENTITYQUESTIONS
     templates = json.loads((root / "relation_query_templates.json").read_text(encoding="utf-8"))

@@ -12,7 +12,7 @@
 4. Parse failures over ``--answers`` generated answers (templated questions over a small
    memory, some about facts that are absent): every call must parse. Also reported: how
    often the read found the fact and how often the answer contains the gold object
-   (prompted-mode accuracy, the baseline the finetuned adapter must beat).
+   (the default model's accuracy: the base with memllm's adapter).
 
     python bench/bench_ask.py --runs 5 --answers 200
 """
@@ -30,9 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from memllm_cli.runtime.llama import LlamaModel
 from memllm_cli.runtime.loop import Session
-from memllm_cli.runtime.models import default_model_path
+from memllm_cli.runtime.models import load_model
 from memllm_cli.store import Store
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -150,9 +149,10 @@ def main() -> None:
         facts = build_memory(db, rng)
         subject, _, _ = next(f for f in facts if f[1] == "residence")
         question = f"Where does {subject} live?"
-        report: dict = {"model": default_model_path().name, "question": question}
+        report: dict = {"question": question}
         report["cold"] = cold(db, question, args.runs)
-        model = LlamaModel(default_model_path())
+        model = load_model()  # the default: the base with memllm's adapter
+        report["model"] = model.name
         with Store.open(db) as store:
             session = Session(store, model, None)
             report["warm"] = warm(session, question, args.runs)

@@ -1,7 +1,7 @@
 """``memllm ingest`` throughput against what llama.cpp allows, KV-cache reuse, and peak memory.
 
 1. Throughput: the first ``--docs`` Re-DocRED dev documents, detokenised into text
-   files, ingested with the default model (prompted mode). Sentences/s and facts/s.
+   files, ingested with the default model (the base with memllm's adapter). Sentences/s and facts/s.
 2. The limit, measured in the same run on the same loaded model: llama.cpp's prompt
    evaluation rate (tokens/s, a 512-token prompt from an empty cache) and generation
    rate (tokens/s, 128 greedy tokens, no grammar). The tokens the ingest really
@@ -31,7 +31,7 @@ from memllm_cli.ingest.pipeline import Ingestor, discover
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.llama import LlamaModel
 from memllm_cli.runtime.loop import Session
-from memllm_cli.runtime.models import default_model_path
+from memllm_cli.runtime.models import load_model
 from memllm_cli.store import Store
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -132,11 +132,12 @@ def main() -> None:
     parser.add_argument("--skip-peak", action="store_true")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    report: dict = {"model": default_model_path().name, "docs": args.docs}
+    report: dict = {"docs": args.docs}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         paths = write_documents(args.data, args.docs, folder)
-        model = LlamaModel(default_model_path())
+        model = load_model()  # the default: the base with memllm's adapter
+        report["model"] = model.name
         rates = raw_rates(model)
         run = ingest(paths, model, folder / "a.db")
         limit = (run["new_prompt_tokens"] / rates["prompt_eval_tokens_per_s"]

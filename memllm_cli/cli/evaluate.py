@@ -151,7 +151,7 @@ def evaluate(
 
 @contextmanager
 def _progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar per task on stderr (silent when stderr is not a terminal)."""
+    """A progress bar per task on stderr; off a terminal, one line as each task ends."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -162,6 +162,10 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
                   disable=not console.is_terminal) as bar:  # fmt: skip
 
         def update(task: str, done: int, total: int) -> None:
+            if not console.is_terminal:
+                if done == total:
+                    message(f"eval: {task} done ({total})")
+                return
             if task not in tasks:
                 tasks[task] = bar.add_task(task, total=total)
             bar.update(tasks[task], completed=done, total=total)

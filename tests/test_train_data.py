@@ -54,7 +54,7 @@ def test_read_example_trains_the_call_and_answer_not_the_results():
 
 def test_an_empty_read_teaches_the_rolled_back_answer():
     example = data.read_example("eq", "Where was X born?", [ReadQuery("place of birth", "X")],
-                                [], data.dont_know("Where was X born?"))  # fmt: skip
+                                [], data.DONT_KNOW)  # fmt: skip
     assert len(example.reply) == 1
     assert "({" not in example.reply[0][0]
 

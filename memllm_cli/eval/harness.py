@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,6 @@ class EvalConfig:
     references: tuple[Path, ...] = ()
     parts: tuple[str, ...] = PARTS
     seed: int = 7
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _sha(path: Path) -> str:

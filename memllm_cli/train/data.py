@@ -281,8 +281,7 @@ def _join(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def dont_know(question: str) -> str:
-    return "I do not know: my memory has nothing on that."
+DONT_KNOW = "I do not know: my memory has nothing on that."
 
 
 def question_reads(
@@ -301,7 +300,7 @@ def question_reads(
         query = ReadQuery(q.relation, subject=q.subject)
         roll = rng.random()
         if roll < empty:
-            yield read_example("eq", q.question, [query], [], dont_know(q.question))
+            yield read_example("eq", q.question, [query], [], DONT_KNOW)
             continue
         results = [q.answers[0]]
         if roll < empty + noisy:

@@ -59,6 +59,14 @@ def score(predicted: Sequence[Triple], gold: Gold) -> PRF:
     return PRF(len(found), fp, len(gold.facts - found))
 
 
+def _extract(session: Session, sentence: str, context: str = "") -> list[Triple] | None:
+    """The sentence's facts, or None for a write that did not parse (counted, not fatal)."""
+    try:
+        return session.extract(sentence, context)
+    except ProtocolError:
+        return None
+
+
 def evaluate_documents(
     system: System, docs: Sequence[Document], label_for: Any, progress: Progress = no_progress
 ) -> dict[str, Any]:
@@ -73,11 +81,9 @@ def evaluate_documents(
             context: list[str] = []
             for sentence in doc.sentences:
                 sentences += 1
-                try:
-                    triples = session.extract(sentence, " ".join(context))
-                except ProtocolError:
-                    failures += 1
-                    triples = []
+                triples = _extract(session, sentence, " ".join(context))
+                failures += triples is None
+                triples = triples or []
                 predicted += triples
                 if len(examples) < 5 and triples:
                     examples.append(
@@ -108,11 +114,9 @@ def evaluate_fewrel(
     with scratch_store() as store:
         session = Session(store, metered)
         for n, item in enumerate(items):
-            try:
-                triples = session.extract(item.sentence)
-            except ProtocolError:
-                failures += 1
-                triples = []
+            triples = _extract(session, item.sentence)
+            failures += triples is None
+            triples = triples or []
             gold = Gold(
                 frozenset({(0, item.relation, 1)}),
                 {norm(item.head): frozenset({0}), norm(item.tail): frozenset({1})},

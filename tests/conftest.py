@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 
 from memllm_cli.cli import app
 from memllm_cli.embed import HashEmbedder
+from memllm_cli.eval.redocred import load
 from memllm_cli.runtime import models
 from memllm_cli.runtime.models import ScriptedModel
 from memllm_cli.store import Store
@@ -58,3 +60,32 @@ def cli():
         return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
     return invoke
+
+
+# A one-document Re-DocRED-format split, for the training data and evaluation tests.
+DOC = {
+    "title": "Ola Nordmann",
+    "sents": [
+        ["Ola", "Nordmann", "(", "born", "1960", "in", "Tromsø", ")", "is", "a", "geologist", "."],
+        ["Nordmann", "works", "for", "Equinor", "."],
+        ["He", "likes", "rain", "."],
+    ],
+    "vertexSet": [
+        [{"name": "Ola Nordmann", "pos": [0, 2], "sent_id": 0, "type": "PER"},
+         {"name": "Nordmann", "pos": [0, 1], "sent_id": 1, "type": "PER"}],
+        [{"name": "Tromsø", "pos": [6, 7], "sent_id": 0, "type": "LOC"}],
+        [{"name": "Equinor", "pos": [3, 4], "sent_id": 1, "type": "ORG"}],
+    ],
+    "labels": [
+        {"h": 0, "t": 1, "r": "P19", "evidence": [0]},
+        {"h": 0, "t": 2, "r": "P108", "evidence": [1]},
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture
+def doc(tmp_path):
+    """The Re-DocRED-format document above, read through the project's own reader."""
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps([DOC]))
+    return next(load(path))

@@ -12,40 +12,13 @@ import pytest
 from memllm_cli.eval import perplexity, qa, write
 from memllm_cli.eval.common import PRF, System, contains_answer, scratch_store
 from memllm_cli.eval.harness import generated_notes, summary
-from memllm_cli.eval.redocred import load
 from memllm_cli.protocol import Triple, format_write
 from memllm_cli.runtime.models import Generation, _stream
 from memllm_cli.train.data import label_for
 
-DOC = {
-    "title": "Ola Nordmann",
-    "sents": [
-        ["Ola", "Nordmann", "(", "born", "1960", "in", "Tromsø", ")", "is", "a", "geologist", "."],
-        ["Nordmann", "works", "for", "Equinor", "."],
-        ["He", "likes", "rain", "."],
-    ],
-    "vertexSet": [
-        [{"name": "Ola Nordmann", "pos": [0, 2], "sent_id": 0, "type": "PER"},
-         {"name": "Nordmann", "pos": [0, 1], "sent_id": 1, "type": "PER"}],
-        [{"name": "Tromsø", "pos": [6, 7], "sent_id": 0, "type": "LOC"}],
-        [{"name": "Equinor", "pos": [3, 4], "sent_id": 1, "type": "ORG"}],
-    ],
-    "labels": [
-        {"h": 0, "t": 1, "r": "P19", "evidence": [0]},
-        {"h": 0, "t": 2, "r": "P108", "evidence": [1]},
-    ],
-}  # fmt: skip
-
 
 def labels(pid: str) -> str:
     return label_for(pid, None)  # the store's labels cover P19 and P108
-
-
-@pytest.fixture
-def doc(tmp_path):
-    path = tmp_path / "split.json"
-    path.write_text(json.dumps([DOC]))
-    return next(load(path))
 
 
 @dataclass

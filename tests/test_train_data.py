@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import random
 
 import numpy as np
-import pytest
 
-from memllm_cli.eval.redocred import load
 from memllm_cli.ingest.pipeline import next_context
 from memllm_cli.protocol import ReadQuery, Triple, parse_read, parse_write
 from memllm_cli.runtime import prompts
@@ -16,14 +13,6 @@ from memllm_cli.train import data
 from memllm_cli.train.export import permute_rows
 from memllm_cli.train.notes import notes
 from memllm_cli.train.train import Config, batches, parse_args, tokenize
-from tests.test_eval import DOC
-
-
-@pytest.fixture
-def doc(tmp_path):
-    path = tmp_path / "split.json"
-    path.write_text(json.dumps([DOC]))
-    return next(load(path))
 
 
 def test_one_write_example_per_sentence_with_the_pipelines_context(doc):

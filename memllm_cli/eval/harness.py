@@ -14,11 +14,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from memllm_cli.eval import perplexity, qa, write
 from memllm_cli.eval.common import Progress, System, no_progress, scratch_store
+from memllm_cli.ingest.pipeline import file_sha256
 from memllm_cli.protocol import PROTOCOL_VERSION
 
 PARTS = ("write", "fewrel", "qa", "notes", "perplexity", "edits")
@@ -45,12 +47,6 @@ class EvalConfig:
     seed: int = 7
 
 
-def _sha(path: Path) -> str:
-    from memllm_cli.train.export import sha256
-
-    return sha256(path)
-
-
 @dataclass
 class Systems:
     """The systems under test, the plain base (for the baselines), and each model file's hash."""
@@ -68,7 +64,7 @@ def load_systems(cfg: EvalConfig) -> Systems:
 
     base_path = default_model_path()
     base = System("prompted", LlamaModel(base_path))
-    models: dict[str, Any] = {"base": {"file": base_path.name, "sha256": _sha(base_path)}}
+    models: dict[str, Any] = {"base": {"file": base_path.name, "sha256": file_sha256(base_path)}}
     systems = []
     for name in cfg.systems:
         if name == "prompted":
@@ -78,13 +74,13 @@ def load_systems(cfg: EvalConfig) -> Systems:
             if adapter is None:
                 raise MemllmError(f"no adapter for {base_path.name} in models/")
             systems.append(System("adapter", LlamaModel(base_path, adapter=adapter)))
-            models["adapter"] = {"file": adapter.name, "sha256": _sha(adapter)}
+            models["adapter"] = {"file": adapter.name, "sha256": file_sha256(adapter)}
         else:
             raise MemllmError(f"unknown system {name!r} (adapter or prompted)")
     for path in cfg.references:
         name = f"reference:{path.stem}"
         systems.append(System(name, LlamaModel(path)))
-        models[name] = {"file": path.name, "sha256": _sha(path)}
+        models[name] = {"file": path.name, "sha256": file_sha256(path)}
     return Systems(systems, base, models)
 
 
@@ -115,25 +111,23 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
     results: dict[str, Any] = {}
     root = cfg.data
 
-    def docs_for(count: int) -> list:
+    @cache
+    def documents() -> list:
+        """The Re-DocRED documents to evaluate, read once for write mode and perplexity:
+        all of ``--split``, or the held-out side of the shared dev file."""
         path = cfg.split or _need(root and root / d.REDOCRED, "Re-DocRED split")
-        data_files[str(path)] = _sha(path)
-        docs = list(d.load_redocred(path))
-        if cfg.split is None:  # the shared dev file: only its held-out side
-            docs = [doc for doc in docs if d.in_validation(doc.title)]
-        return docs[:count]
+        data_files[str(path)] = file_sha256(path)
+        return d.redocred_documents(root, "all" if cfg.split else "val", path)
 
     if "write" in cfg.parts:
-        docs = docs_for(cfg.docs)
+        docs = documents()[: cfg.docs]
         results["write"] = {s.name: write.evaluate_documents(s, docs, label_for, progress)
                             for s in under_test}  # fmt: skip
 
     if "fewrel" in cfg.parts:
         path = cfg.fewrel or _need(root and root / d.FEWREL, "FewRel file")
-        data_files[str(path)] = _sha(path)
-        items = d.fewrel_items(root, path)
-        if cfg.fewrel is None:
-            items = [i for i in items if d.in_validation(i.sentence)]
+        data_files[str(path)] = file_sha256(path)
+        items = d.fewrel_items(root, "val" if cfg.fewrel is None else "all", path)
         items = random.Random(cfg.seed).sample(items, min(cfg.fewrel_sentences, len(items)))
         results["fewrel"] = {s.name: write.evaluate_fewrel(s, items, progress)
                              for s in under_test}  # fmt: skip
@@ -143,7 +137,7 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
         folder = cfg.questions or _need(root and root / d.ENTITYQUESTIONS, "EntityQuestions")
         questions = d.entity_questions(root, cfg.question_split, folder)
         for path in sorted((folder / cfg.question_split).glob("P*.json")):
-            data_files[str(path)] = _sha(path)
+            data_files[str(path)] = file_sha256(path)
         eq_items = qa.entity_question_items(questions, cfg.question_count, cfg.seed)
 
     if "qa" in cfg.parts:
@@ -162,7 +156,7 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
         results["notes"] = _notes_part(cfg, under_test, base, embedder, progress, data_files)
 
     if "perplexity" in cfg.parts:
-        docs = docs_for(cfg.perplexity_docs)
+        docs = documents()[: cfg.perplexity_docs]
         results["perplexity"] = {s.name: perplexity.evaluate(s, docs, label_for, 5, progress)
                                  for s in under_test}  # fmt: skip
 
@@ -204,8 +198,8 @@ def _notes_part(cfg: EvalConfig, under_test: list[System], base: System, embedde
         if cfg.notes is not None:
             md = cfg.notes
             items = qa.read_qa_file(_need(cfg.notes_qa, "questions for --notes (--notes-qa)"))
-            data_files[str(md)] = _sha(md)
-            data_files[str(cfg.notes_qa)] = _sha(cfg.notes_qa)
+            data_files[str(md)] = file_sha256(md)
+            data_files[str(cfg.notes_qa)] = file_sha256(cfg.notes_qa)
         else:
             md, items = generated_notes(Path(tmp), cfg.seed, cfg.notes_count)
         with md.open(encoding="utf-8") as f:

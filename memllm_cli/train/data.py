@@ -83,10 +83,6 @@ def _wikidata_labels(data: str) -> dict[str, str]:
     return json.loads((Path(data) / WIKIDATA_LABELS).read_text(encoding="utf-8"))
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def in_validation(key: str, fraction: float = 0.2) -> bool:
     """A stable split by name: the same document is held out on every machine and run."""
     digest = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
@@ -205,8 +201,9 @@ class FewRelItem:
     tail: str
 
 
-def fewrel_items(data: Path | None, path: Path | None = None) -> list[FewRelItem]:
-    """FewRel sentences, detokenised, with head and tail as the sentence spells them."""
+def fewrel_items(data: Path | None, split: str, path: Path | None = None) -> list[FewRelItem]:
+    """FewRel sentences of ``split`` ("train", "val" or "all", by sentence), detokenised,
+    with head and tail as the sentence spells them."""
     from memllm_cli.eval.redocred import detokenize
 
     path = path or data / FEWREL
@@ -224,7 +221,8 @@ def fewrel_items(data: Path | None, path: Path | None = None) -> list[FewRelItem
             def span(indices: list[int], text: str = text, spans: list = spans) -> str:
                 return text[spans[indices[0]][0] : spans[indices[-1]][1]]
 
-            items.append(FewRelItem(text, span(inst["h"][2][0]), label, span(inst["t"][2][0])))
+            if split == "all" or in_validation(text) == (split == "val"):
+                items.append(FewRelItem(text, span(inst["h"][2][0]), label, span(inst["t"][2][0])))
     return items
 
 

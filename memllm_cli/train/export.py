@@ -14,13 +14,13 @@ through ``Llama(lora_path=...)`` over the Q4_1 base, and compares greedy outputs
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from memllm_cli.ingest.pipeline import file_sha256
 from memllm_cli.protocol import PROTOCOL_VERSION
 
 GGUF_NAMES = {
@@ -41,14 +41,6 @@ def permute_rows(weight: Any, heads: int) -> Any:
     return (
         weight.reshape(heads, 2, shape[0] // heads // 2, *shape[1:]).swapaxes(1, 2).reshape(shape)
     )
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def base_shape(base: Path) -> tuple[int, int]:
@@ -77,7 +69,7 @@ def export(adapter: Path, base: Path, out: Path) -> Path:
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
     writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(state["alpha"]))
     writer.add_string("memllm.protocol_version", PROTOCOL_VERSION)
-    writer.add_string("memllm.base_sha256", sha256(base))
+    writer.add_string("memllm.base_sha256", file_sha256(base))
     writer.add_string("memllm.base_file", base.name)
     tensors = 0
     for key, value in sorted(state["lora"].items(), key=lambda kv: _order(kv[0])):
@@ -198,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     base = args.base or default_model_path()
     out = args.out or ADAPTER_DIR / f"{base.stem}.memllm-lora.gguf"
     export(args.adapter, base, out)
-    print(json.dumps({"adapter": str(out), "bytes": out.stat().st_size, "sha256": sha256(out)}))  # noqa: T201
+    written = {"adapter": str(out), "bytes": out.stat().st_size, "sha256": file_sha256(out)}
+    print(json.dumps(written))  # noqa: T201
     if args.verify:
         prompts = [
             json.loads(line)["prompt"] for line in args.verify.read_text().splitlines() if line

@@ -83,8 +83,7 @@ def build_examples(cfg: Config) -> list:
     pool = facts + empty
     examples += rng.sample(pool, min(cfg.redocred_sentences, len(pool)))
 
-    items = [i for i in d.fewrel_items(root) if not d.in_validation(i.sentence)]
-    examples += d.fewrel_write(rng.sample(items, cfg.fewrel))
+    examples += d.fewrel_write(rng.sample(d.fewrel_items(root, "train"), cfg.fewrel))
 
     questions = d.entity_questions(root, "train")
     examples += d.question_reads(rng.sample(questions, cfg.questions), rng, cfg.empty_reads)
@@ -186,6 +185,11 @@ def lora_model(model: Any, cfg: Config) -> Any:
     return get_peft_model(model, config)
 
 
+def lora_state(model: Any) -> dict[str, Any]:
+    """The adapter's tensors alone: what checkpoints and adapter.pt hold."""
+    return {k: v for k, v in model.state_dict().items() if "lora_" in k}
+
+
 def collate(items: list[tuple[list[int], list[int]]], pad: int) -> dict[str, Any]:
     import torch
 
@@ -252,10 +256,9 @@ def main(cfg: Config) -> Path:
         step, losses = state["step"], state["losses"]
 
     def save(path: Path) -> None:
-        lora = {k: v for k, v in model.state_dict().items() if "lora_" in k}
         torch.save(
             {
-                "lora": lora,
+                "lora": lora_state(model),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "step": step,
@@ -291,9 +294,8 @@ def main(cfg: Config) -> Path:
             if step % cfg.checkpoint_every == 0 or step == total:
                 save(checkpoint)
 
-    lora = {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k}
     adapter = out / "adapter.pt"
-    torch.save({"lora": lora, "rank": cfg.rank, "alpha": cfg.alpha}, adapter)
+    torch.save({"lora": lora_state(model), "rank": cfg.rank, "alpha": cfg.alpha}, adapter)
     report = {
         "config": asdict(cfg),
         "base": str(base),

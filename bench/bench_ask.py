@@ -66,8 +66,11 @@ def cold(db: Path, question: str, runs: int) -> dict:
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-m", "memllm_cli", "--db", str(db), "ask", question, "--json"],
-            capture_output=True, text=True, env=env, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         wall = time.perf_counter() - started
         timings = json.loads(done.stdout)["timings"]
         rest = wall - sum(timings.values())
@@ -88,8 +91,10 @@ def warm(session: Session, question: str, runs: int) -> dict:
         answer = session.ask(question)
         walls.append(time.perf_counter() - started)
         reads.append(answer.timings.get("read", 0.0))
-    return {"median_wall": round(statistics.median(walls), 3),
-            "median_read_ms": round(1000 * statistics.median(reads), 3)}  # fmt: skip
+    return {
+        "median_wall": round(statistics.median(walls), 3),
+        "median_read_ms": round(1000 * statistics.median(reads), 3),
+    }
 
 
 def speed(session: Session, question: str, runs: int) -> dict:

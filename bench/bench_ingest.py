@@ -58,8 +58,10 @@ def raw_rates(model: LlamaModel) -> dict[str, float]:
     model.llm.eval(tokens)
     eval_rate = len(tokens) / (time.perf_counter() - started)
     gen = model.generate(prompts.chatml([("user", "Tell me a long story.")]), max_tokens=128)
-    return {"prompt_eval_tokens_per_s": eval_rate,
-            "generation_tokens_per_s": gen.completion_tokens / gen.seconds}  # fmt: skip
+    return {
+        "prompt_eval_tokens_per_s": eval_rate,
+        "generation_tokens_per_s": gen.completion_tokens / gen.seconds,
+    }
 
 
 def ingest(paths: list[Path], model: LlamaModel, db: Path) -> dict[str, float]:
@@ -105,8 +107,10 @@ print(report.sentences, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def peak_memory(folder: Path, megabytes: int) -> dict[str, float]:
-    paragraph = ("Ingrid Solberg moved to Trondheim in 2021. She works at NIVA, the Norwegian "
-                 "Institute for Water Research. Per Hansen lives in Bergen.\n\n")  # fmt: skip
+    paragraph = (
+        "Ingrid Solberg moved to Trondheim in 2021. She works at NIVA, the Norwegian "
+        "Institute for Water Research. Per Hansen lives in Bergen.\n\n"
+    )
     result = {}
     for label, size in (("1MB", 1), (f"{megabytes}MB", megabytes)):
         path = folder / f"big-{size}.md"
@@ -116,11 +120,16 @@ def peak_memory(folder: Path, megabytes: int) -> dict[str, float]:
         started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, "-c", PEAK, str(path), str(folder / f"peak-{size}.db")],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         sentences, rss_kb = done.stdout.split()
-        result[label] = {"sentences": int(sentences), "max_rss_mb": int(rss_kb) / 1024,
-                         "seconds": time.perf_counter() - started}  # fmt: skip
+        result[label] = {
+            "sentences": int(sentences),
+            "max_rss_mb": int(rss_kb) / 1024,
+            "seconds": time.perf_counter() - started,
+        }
     return result
 
 
@@ -140,13 +149,20 @@ def main() -> None:
         report["model"] = model.name
         rates = raw_rates(model)
         run = ingest(paths, model, folder / "a.db")
-        limit = (run["new_prompt_tokens"] / rates["prompt_eval_tokens_per_s"]
-                 + run["generated_tokens"] / rates["generation_tokens_per_s"])  # fmt: skip
+        limit = (
+            run["new_prompt_tokens"] / rates["prompt_eval_tokens_per_s"]
+            + run["generated_tokens"] / rates["generation_tokens_per_s"]
+        )
         model.reuse_cache = False
         cold = ingest(paths, model, folder / "b.db")
-        report.update(rates=rates, ingest=run, limit_seconds=limit,
-                      efficiency=limit / run["seconds"], without_kv_reuse=cold,
-                      kv_reuse_speedup=cold["seconds"] / run["seconds"])  # fmt: skip
+        report.update(
+            rates=rates,
+            ingest=run,
+            limit_seconds=limit,
+            efficiency=limit / run["seconds"],
+            without_kv_reuse=cold,
+            kv_reuse_speedup=cold["seconds"] / run["seconds"],
+        )
         if not args.skip_peak:
             report["peak_memory"] = peak_memory(folder, args.big_mb)
     (OUT / "bench_ingest.json").write_text(json.dumps(report, indent=1))

@@ -93,7 +93,7 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 K_ENTITY: int | None = None
 
 
-def read_config(embedder) -> ReadConfig:  # noqa: ANN001
+def read_config(embedder) -> ReadConfig:
     """The thresholds memllm uses for ``embedder``, with the --k-entity experiment applied."""
     config = config_for(embedder)
     return config if K_ENTITY is None else replace(config, k_entity=K_ENTITY)
@@ -182,8 +182,9 @@ def sample_queries(store: Store, per_kind: int, seed: int) -> list[Query]:
                 relation = rnd.choice(PARAPHRASES[relation])
                 if store.relation_ids(relation):
                     continue
-            if name is None or (kind in FUZZY_KINDS and kind != "paraphrase"
-                                and store.entity_ids(name)):  # fmt: skip
+            if name is None or (
+                kind in FUZZY_KINDS and kind != "paraphrase" and store.entity_ids(name)
+            ):
                 continue  # a one-word name, or the typo made another stored name
             text = f"{name}>>{relation}>>" if by_subject else f">>{relation}>>{name}"
             queries.append(Query(kind, text, name, relation, expected, source_name))
@@ -200,7 +201,7 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
-def timed(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+def timed(fn, *args, **kwargs):
     started = time.perf_counter()
     result = fn(*args, **kwargs)
     return time.perf_counter() - started, result
@@ -215,7 +216,7 @@ def uncache(store: Store, texts: list[str]) -> None:
     )
 
 
-def run_queries(store: Store, embedder, queries: list[Query]) -> list[dict]:  # noqa: ANN001
+def run_queries(store: Store, embedder, queries: list[Query]) -> list[dict]:
     config = read_config(embedder)
     rows = []
     for q in queries:
@@ -232,7 +233,7 @@ def run_queries(store: Store, embedder, queries: list[Query]) -> list[dict]:  # 
     return rows
 
 
-def breakdown(store: Store, embedder, queries: list[Query]) -> dict:  # noqa: ANN001
+def breakdown(store: Store, embedder, queries: list[Query]) -> dict:
     """Median time of the store calls a fuzzy read makes (vectors cached)."""
     cfg = read_config(embedder)
     parts: dict[str, list[float]] = {"index_pending": [], "embed_cached": [], "similar_names": []}
@@ -261,7 +262,7 @@ def brute_force(store: Store, vector: bytes, k: int) -> list[tuple[int, float]]:
     return [(row[0], row[1]) for row in rows]
 
 
-def recall(store: Store, embedder, queries: list[Query], sample: int) -> list[dict]:  # noqa: ANN001
+def recall(store: Store, embedder, queries: list[Query], sample: int) -> list[dict]:
     """Recall of similar_names vs brute force, for several k, thresholds and oversampling.
 
     ``target`` is the share of queries whose approximate candidates include the entity

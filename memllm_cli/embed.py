@@ -94,7 +94,7 @@ class SentenceTransformerEmbedder:
     def __init__(self) -> None:
         self._model = None
 
-    def _load(self):  # noqa: ANN202 - the type lives in a heavy optional import
+    def _load(self):
         model_dir = str(minilm_model_dir())
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
             os.environ[var] = "1"

@@ -166,7 +166,7 @@ def ensure_minilm_gguf(dtype: str = GGUF_DTYPE) -> Path:
     return path
 
 
-def _reference_tokenizer():  # noqa: ANN202 - the type lives in a heavy optional import
+def _reference_tokenizer():
     """The package's own ``tokenizer.json`` (HF tokenizers), truncating like sentence-transformers.
 
     llama.cpp's built-in WordPiece differs from the reference on edge cases, each of
@@ -184,7 +184,7 @@ def _reference_tokenizer():  # noqa: ANN202 - the type lives in a heavy optional
     return tokenizer
 
 
-def _load_llama(path: Path, n_threads: int | None = None):  # noqa: ANN202 - heavy type
+def _load_llama(path: Path, n_threads: int | None = None):
     llama_cpp = import_llama_cpp()
     from llama_cpp.llama_tokenizer import BaseLlamaTokenizer
 
@@ -238,7 +238,7 @@ class LlamaCppEmbedder:
         self._threads = n_threads
         self._llm = None
 
-    def _load(self):  # noqa: ANN202
+    def _load(self):
         path = self._path or ensure_minilm_gguf()
         try:
             return _load_llama(path, self._threads)

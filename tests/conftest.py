@@ -71,8 +71,10 @@ DOC = {
         ["He", "likes", "rain", "."],
     ],
     "vertexSet": [
-        [{"name": "Ola Nordmann", "pos": [0, 2], "sent_id": 0, "type": "PER"},
-         {"name": "Nordmann", "pos": [0, 1], "sent_id": 1, "type": "PER"}],
+        [
+            {"name": "Ola Nordmann", "pos": [0, 2], "sent_id": 0, "type": "PER"},
+            {"name": "Nordmann", "pos": [0, 1], "sent_id": 1, "type": "PER"},
+        ],
         [{"name": "Tromsø", "pos": [6, 7], "sent_id": 0, "type": "LOC"}],
         [{"name": "Equinor", "pos": [3, 4], "sent_id": 1, "type": "ORG"}],
     ],
@@ -80,7 +82,7 @@ DOC = {
         {"h": 0, "t": 1, "r": "P19", "evidence": [0]},
         {"h": 0, "t": 2, "r": "P108", "evidence": [1]},
     ],
-}  # fmt: skip
+}
 
 
 @pytest.fixture

@@ -52,8 +52,10 @@ def test_chat_writes_reads_and_slash_commands(seeded, script):
     script += [
         "({MEM_WRITE-->I>>employer>>NIVA})",  # write pass for the statement
         "Noted." + END,  # its reply
-        "({", "MEM_READ(Ingrid Solberg>>residence>>)-->", "Trondheim." + END,
-    ]  # fmt: skip
+        "({",
+        "MEM_READ(Ingrid Solberg>>residence>>)-->",
+        "Trondheim." + END,
+    ]
     lines = [
         "I work at NIVA.",
         "Where does Ingrid Solberg live?",

@@ -29,8 +29,15 @@ class RuleModel:
     name: str = "rules"
     prompted: bool = False
 
-    def generate(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
-                 grammar: str | None = None, on_text=None) -> Generation:  # fmt: skip
+    def generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        grammar: str | None = None,
+        on_text=None,
+    ) -> Generation:
         text, stopped_by, ended = _stream([self.rule(prompt)], stop, on_text)
         return Generation(text, stopped_by, "end" if ended else "stop", len(prompt) // 4, 5)
 
@@ -100,11 +107,15 @@ def test_memory_qa_reads_the_memory_and_scores_containment():
 
 
 def test_rag_baseline_puts_retrieved_passages_in_the_prompt(embedder):
-    items = [qa.QAItem("Where was Ada Dahl born?", ("Porto",),
-                       Triple("Ada Dahl", "place of birth", "Porto"))]  # fmt: skip
+    items = [
+        qa.QAItem(
+            "Where was Ada Dahl born?", ("Porto",), Triple("Ada Dahl", "place of birth", "Porto")
+        )
+    ]
     passages = qa.fact_passages(items) + ["Equinor is in Stavanger."]
-    result = qa.evaluate_rag(System("oracle", RuleModel(oracle_reader)), embedder, passages,
-                             items, k=1)  # fmt: skip
+    result = qa.evaluate_rag(
+        System("oracle", RuleModel(oracle_reader)), embedder, passages, items, k=1
+    )
     assert result["accuracy"] == 1.0
     assert result["examples"][0]["passages"] == ["The place of birth of Ada Dahl is Porto."]
 
@@ -116,8 +127,9 @@ def test_edits_follow_the_correction_and_leave_others_alone():
     ]
     with scratch_store() as store:
         qa.load_facts(store, items)
-        result = qa.evaluate_edits(System("oracle", RuleModel(oracle_reader)), store, None,
-                                   items, count=2, seed=1)  # fmt: skip
+        result = qa.evaluate_edits(
+            System("oracle", RuleModel(oracle_reader)), store, None, items, count=2, seed=1
+        )
     assert result["edits"] == 2
     assert result["reliability"]["accuracy"] == 1.0
     assert result["locality"]["accuracy"] == 1.0
@@ -148,8 +160,13 @@ def test_contains_answer_folds_case_and_spacing():
 
 
 def test_summary_has_a_row_per_headline():
-    result = {"f1": 0.5, "precision": 0.6, "recall": 0.4, "parse_failures": 0,
-              "seconds_per_item": 0.1}  # fmt: skip
+    result = {
+        "f1": 0.5,
+        "precision": 0.6,
+        "recall": 0.4,
+        "parse_failures": 0,
+        "seconds_per_item": 0.1,
+    }
     report = {"results": {"write": {"adapter": result}}}
     rows = summary(report)
     assert [r["metric"] for r in rows] == ["f1", "precision", "recall"]
@@ -172,14 +189,17 @@ def question_folder(tmp_path):
     (folder / "dev").mkdir(parents=True)
     templates = {"P19": "Where was [X] born?"}
     (folder / "relation_query_templates.json").write_text(json.dumps(templates))
-    questions = [{"question": f"Where was P{i} born?", "answers": [c]}
-                 for i, c in enumerate(["Porto", "Leeds", "Lyon"])]  # fmt: skip
+    questions = [
+        {"question": f"Where was P{i} born?", "answers": [c]}
+        for i, c in enumerate(["Porto", "Leeds", "Lyon"])
+    ]
     (folder / "dev" / "P19.dev.json").write_text(json.dumps(questions))
     return folder
 
 
-def test_eval_command_reports_systems_baselines_and_hashes(cli, monkeypatch, question_folder,
-                                                           tmp_path):  # fmt: skip
+def test_eval_command_reports_systems_baselines_and_hashes(
+    cli, monkeypatch, question_folder, tmp_path
+):
     from memllm_cli.eval import harness
 
     oracle = System("oracle", RuleModel(oracle_reader))

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("peft")
 
-from memllm_cli.runtime import prompts  # noqa: E402
-from memllm_cli.runtime.models import default_model_path  # noqa: E402
-from memllm_cli.train.export import export, verify  # noqa: E402
-from memllm_cli.train.train import Config, load_base, lora_model  # noqa: E402
+from memllm_cli.runtime import prompts
+from memllm_cli.runtime.models import default_model_path
+from memllm_cli.train.export import export, verify
+from memllm_cli.train.train import Config, load_base, lora_model
 
 pytestmark = pytest.mark.slow
 

@@ -52,3 +52,95 @@ def test_facts_list_does_not_import_heavy_modules(tmp_path):
         check=True,
     )
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every import of one memllm_cli module by another, at any depth (lazy ones too)."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                for alias in node.names:
+                    child = f"{base}.{alias.name}"
+                    targets.append(child if child in modules else base)
+            graph[name] |= {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a path, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_cycle_between_modules():
+    assert _cycle(_import_graph()) is None
+
+
+def test_no_import_cycle_between_packages():
+    """cli -> eval/train -> ingest -> runtime -> store -> embed, never back."""
+    top: dict[str, set[str]] = {}
+    for module, targets in _import_graph().items():
+        source = ".".join(module.split(".")[:2])
+        top.setdefault(source, set())
+        top[source] |= {".".join(t.split(".")[:2]) for t in targets} - {source}
+    assert _cycle(top) is None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_module_is_over_400_lines():
+    long = {
+        str(path.relative_to(PACKAGE)): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 400
+    }
+    assert long == {}
+
+
+def test_only_the_store_touches_the_connection():
+    """The store's components own their SQL; everything else calls the facade."""
+    for path in PACKAGE.rglob("*.py"):
+        if (PACKAGE / "store") in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in {"conn", "_conn", "connection"}:
+                raise AssertionError(
+                    f"{path.relative_to(PACKAGE)}:{node.lineno} uses the connection"
+                )

@@ -24,8 +24,7 @@ def jsonl(text):
 
 def facts(home, **kw):
     with Store.open(home / "memory.db") as store:
-        return [(f.subject, f.relation, f.object, f.status)
-                for f in store.facts(FactFilter(**kw))]  # fmt: skip
+        return [(f.subject, f.relation, f.object, f.status) for f in store.facts(FactFilter(**kw))]
 
 
 NOTES = """# People
@@ -76,8 +75,10 @@ def test_edited_document_rereads_only_changes_and_retracts(cli, script, tmp_path
     outputs, loaded = script
     notes = tmp_path / "notes.txt"
     notes.write_text("Ingrid Solberg lives in Trondheim. She works at NIVA.\n")
-    outputs += ["({MEM_WRITE-->Ingrid Solberg>>residence>>Trondheim})",
-                "({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})"]  # fmt: skip
+    outputs += [
+        "({MEM_WRITE-->Ingrid Solberg>>residence>>Trondheim})",
+        "({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})",
+    ]
     cli("ingest", str(notes))
     notes.write_text("Ingrid Solberg lives in Trondheim.\n\nShe works at SINTEF.\n")
     outputs += ["({MEM_WRITE-->Ingrid Solberg>>employer>>SINTEF})"]
@@ -117,8 +118,10 @@ def test_dry_run_then_apply(cli, script, tmp_path, memllm_home):
     outputs, loaded = script
     notes = tmp_path / "notes.md"
     notes.write_text("Per Hansen lives in Bergen. He works at Equinor.\n")
-    outputs += ["({MEM_WRITE-->Per Hansen>>residence>>Bergen})",
-                "({MEM_WRITE-->Per Hansen>>employer>>Equinor})"]  # fmt: skip
+    outputs += [
+        "({MEM_WRITE-->Per Hansen>>residence>>Bergen})",
+        "({MEM_WRITE-->Per Hansen>>employer>>Equinor})",
+    ]
     dry = cli("ingest", str(notes), "--dry-run")
     assert dry.exit_code == 0 and facts(memllm_home) == []
     proposals = jsonl(dry.stdout)
@@ -168,8 +171,10 @@ def test_a_crash_mid_document_leaves_memory_as_before(cli, script, tmp_path, mem
     first, second = tmp_path / "a.txt", tmp_path / "b.txt"
     first.write_text("Ingrid Solberg works at NIVA.\n")
     second.write_text("Per Hansen works at Equinor. Kari lives in Oslo.\n")
-    outputs += ["({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})",
-                "({MEM_WRITE-->Per Hansen>>employer>>Equinor})"]  # fmt: skip
+    outputs += [
+        "({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})",
+        "({MEM_WRITE-->Per Hansen>>employer>>Equinor})",
+    ]
     with pytest.raises(AssertionError, match="ran out of outputs"):
         cli("ingest", str(first), str(second))
     assert facts(memllm_home) == [("Ingrid Solberg", "employer", "NIVA", "current")]
@@ -195,8 +200,10 @@ def test_ctrl_c_stops_after_the_current_document(cli, script, tmp_path, memllm_h
     first, second = tmp_path / "a.txt", tmp_path / "b.txt"
     first.write_text("Ingrid Solberg works at NIVA. She lives in Oslo.\n")
     second.write_text("Per Hansen works at Equinor.\n")
-    outputs += ["({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})",
-                "({MEM_WRITE-->Ingrid Solberg>>residence>>Oslo})"]  # fmt: skip
+    outputs += [
+        "({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})",
+        "({MEM_WRITE-->Ingrid Solberg>>residence>>Oslo})",
+    ]
     from memllm_cli.ingest import pipeline
 
     original = pipeline.Ingestor._extract

@@ -27,11 +27,14 @@ def session(store, outputs, **kw):
 
 
 def test_read_call_runs_queries_and_resumes(memory):
-    s, model, events = session(memory, [
-        "She lives in ({MEM_READ(",
-        "MEM_READ(Ingrid Solberg>>residence>>)-->",
-        "Trondheim." + END,
-    ])  # fmt: skip
+    s, model, events = session(
+        memory,
+        [
+            "She lives in ({MEM_READ(",
+            "MEM_READ(Ingrid Solberg>>residence>>)-->",
+            "Trondheim." + END,
+        ],
+    )
     answer = s.ask("Where does Ingrid Solberg live?")
     assert answer.text == "She lives in Trondheim."
     assert model.prompts[1].endswith("She lives in ({")
@@ -51,11 +54,14 @@ def test_reverse_query_and_several_results(memory):
 
 
 def test_empty_result_rolls_back_and_blocks_retry(memory):
-    s, model, events = session(memory, [
-        "Let me see ({",
-        "MEM_READ(Nobody>>residence>>)-->",
-        " I do not know." + END,
-    ])  # fmt: skip
+    s, model, events = session(
+        memory,
+        [
+            "Let me see ({",
+            "MEM_READ(Nobody>>residence>>)-->",
+            " I do not know." + END,
+        ],
+    )
     answer = s.ask("Where does Nobody live?")
     assert answer.text == "Let me see  I do not know."
     assert model.prompts[2].endswith("<|im_start|>assistant\nLet me see ")
@@ -65,11 +71,16 @@ def test_empty_result_rolls_back_and_blocks_retry(memory):
 
 
 def test_only_the_latest_read_block_stays_in_context(memory):
-    s, model, _ = session(memory, [
-        "({", "MEM_READ(Ingrid Solberg>>residence>>)-->",
-        " and ({", "MEM_READ(Ingrid Solberg>>employer>>)-->",
-        " done" + END,
-    ])  # fmt: skip
+    s, model, _ = session(
+        memory,
+        [
+            "({",
+            "MEM_READ(Ingrid Solberg>>residence>>)-->",
+            " and ({",
+            "MEM_READ(Ingrid Solberg>>employer>>)-->",
+            " done" + END,
+        ],
+    )
     answer = s.ask("Tell me about Ingrid Solberg")
     last = model.prompts[-1]
     assert "-->NIVA})" in last and "-->Trondheim})" not in last
@@ -77,8 +88,9 @@ def test_only_the_latest_read_block_stays_in_context(memory):
 
 
 def test_call_budget_ends_the_answer(memory):
-    s, _, _ = session(memory, ["({", "MEM_READ(Ingrid Solberg>>residence>>)-->", "x ({"],
-                      max_calls=1)  # fmt: skip
+    s, _, _ = session(
+        memory, ["({", "MEM_READ(Ingrid Solberg>>residence>>)-->", "x ({"], max_calls=1
+    )
     answer = s.ask("q")
     assert answer.text == "x" and len(answer.reads) == 1
 
@@ -91,8 +103,9 @@ def test_unparseable_call_is_dropped_not_raised(memory):
 
 
 def test_prompted_mode_reads_first_under_a_memory_grammar(memory):
-    s, model, _ = session(memory, ["MEM_READ(Ingrid Solberg>>employer>>)-->", "NIVA." + END],
-                          prompted=True)  # fmt: skip
+    s, model, _ = session(
+        memory, ["MEM_READ(Ingrid Solberg>>employer>>)-->", "NIVA." + END], prompted=True
+    )
     answer = s.ask("Where does Ingrid work?")
     assert model.prompts[0].endswith("<|im_start|>assistant\n({")
     grammar = model.grammars[0]

@@ -32,8 +32,13 @@ def test_one_write_example_per_sentence_with_the_pipelines_context(doc):
 
 def test_read_example_trains_the_call_and_answer_not_the_results():
     query = ReadQuery("place of birth", subject="Ada Dahl")
-    example = data.read_example("eq", "Where was Ada Dahl born?", [query], ["Porto", "Lyon"],
-                                data.answer_sentence(["Porto"]))  # fmt: skip
+    example = data.read_example(
+        "eq",
+        "Where was Ada Dahl born?",
+        [query],
+        ["Porto", "Lyon"],
+        data.answer_sentence(["Porto"]),
+    )
     (call, trained_call), (results, trained_results), (answer, trained_answer) = example.reply
     assert (trained_call, trained_results, trained_answer) == (True, False, True)
     queries, found = parse_read(call + results)
@@ -42,8 +47,9 @@ def test_read_example_trains_the_call_and_answer_not_the_results():
 
 
 def test_an_empty_read_teaches_the_rolled_back_answer():
-    example = data.read_example("eq", "Where was X born?", [ReadQuery("place of birth", "X")],
-                                [], data.DONT_KNOW)  # fmt: skip
+    example = data.read_example(
+        "eq", "Where was X born?", [ReadQuery("place of birth", "X")], [], data.DONT_KNOW
+    )
     assert len(example.reply) == 1
     assert "({" not in example.reply[0][0]
 
@@ -52,8 +58,10 @@ class CharTokenizer:
     """One token per character, with offsets, as a fast tokenizer reports them."""
 
     def __call__(self, text, return_offsets_mapping, add_special_tokens):
-        return {"input_ids": [ord(c) for c in text],
-                "offset_mapping": [(i, i + 1) for i in range(len(text))]}  # fmt: skip
+        return {
+            "input_ids": [ord(c) for c in text],
+            "offset_mapping": [(i, i + 1) for i in range(len(text))],
+        }
 
 
 def test_loss_falls_only_on_trained_segments():

@@ -51,7 +51,7 @@ def root(
         Path | None,
         typer.Option(
             "--db", help="The memory file (default: MEMLLM_HOME/memory.db).", dir_okay=False
-        ),  # fmt: skip
+        ),
     ] = None,
     version: Annotated[
         bool | None,

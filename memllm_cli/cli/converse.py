@@ -52,8 +52,9 @@ def open_session(
     model = models.load_model(model_path, url, model_name=model_name)
     load_seconds = time.perf_counter() - started
     on_event = _show_event if show_memory else None
-    session = Session(store, model, embedder(), me=me, memory=memory,
-                      max_tokens=max_tokens, on_event=on_event)  # fmt: skip
+    session = Session(
+        store, model, embedder(), me=me, memory=memory, max_tokens=max_tokens, on_event=on_event
+    )
     return session, load_seconds
 
 
@@ -64,7 +65,7 @@ def _show_event(kind: str, text: str) -> None:
 def _cite(answer: Answer, session: Session) -> None:
     for fact_id in answer.facts_used:
         fact = session.store.fact(fact_id)
-        message(f"  fact {fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
+        message(f"  fact {fact.id}: {fact.label}")
 
 
 def ask(
@@ -98,9 +99,16 @@ def ask(
     question = question.strip()
     if not question:
         raise InvalidInputError("the question is empty")
-    session, load_seconds = open_session(ctx, model_path, model_url, model_name,
-                                     show_memory=show_memory, me=me, max_tokens=max_tokens,
-                                     memory=not no_memory)  # fmt: skip
+    session, load_seconds = open_session(
+        ctx,
+        model_path,
+        model_url,
+        model_name,
+        show_memory=show_memory,
+        me=me,
+        max_tokens=max_tokens,
+        memory=not no_memory,
+    )
     if not json_:
         session.on_text = _stdout_stream
     answer = session.ask(question)
@@ -154,11 +162,13 @@ def chat(
 
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    session, _ = open_session(ctx, model_path, model_url, model_name,
-                          show_memory=False, me=me, max_tokens=max_tokens)  # fmt: skip
+    session, _ = open_session(
+        ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+    )
     if show_memory:
-        session.on_event = lambda kind, text: err.print(f"[dim]  ⟨{kind}⟩ {text}[/dim]",
-                                                        markup=True, highlight=False)  # fmt: skip
+        session.on_event = lambda kind, text: err.print(
+            f"[dim]  ⟨{kind}⟩ {text}[/dim]", markup=True, highlight=False
+        )
     session.on_text = lambda text: console.print(text, end="", markup=False, highlight=False)
     session_id = uuid.uuid4().hex[:12]
     history: list[tuple[str, str]] = []
@@ -223,7 +233,7 @@ def _slash(line: str, session: Session, console: object) -> str | None:
             count = int(arg) if arg else 10
             facts = list(store.facts(FactFilter(limit=count, newest_first=True)))[::-1]
             for fact in facts:
-                emit(f"  {fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
+                emit(f"  {fact.id}: {fact.label}")
             if not facts:
                 emit("  (no facts yet)")
         elif command == "/undo":
@@ -232,7 +242,7 @@ def _slash(line: str, session: Session, console: object) -> str | None:
         elif command == "/forget":
             with store.batch("rm", f"chat /forget {arg}"):
                 fact = store.remove_fact(int(arg))
-            emit(f"  forgot fact {fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
+            emit(f"  forgot fact {fact.id}: {fact.label}")
         elif command == "/memory":
             if arg not in ("on", "off"):
                 emit("  usage: /memory on|off")

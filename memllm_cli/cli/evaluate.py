@@ -126,13 +126,24 @@ def evaluate(
     if (notes is None) != (notes_qa is None):
         raise MemllmError("--notes and --notes-qa go together")
     cfg = EvalConfig(
-        data=data, split=split, docs=docs, fewrel=fewrel, fewrel_sentences=sentences,
-        questions=questions, question_split=question_split, question_count=count,
-        notes=notes, notes_qa=notes_qa, notes_count=notes_count,
-        perplexity_docs=perplexity_docs, edits=edits,
-        systems=tuple(system or ("adapter", "prompted")), references=tuple(reference or ()),
-        parts=parts, seed=seed,
-    )  # fmt: skip
+        data=data,
+        split=split,
+        docs=docs,
+        fewrel=fewrel,
+        fewrel_sentences=sentences,
+        questions=questions,
+        question_split=question_split,
+        question_count=count,
+        notes=notes,
+        notes_qa=notes_qa,
+        notes_count=notes_count,
+        perplexity_docs=perplexity_docs,
+        edits=edits,
+        systems=tuple(system or ("adapter", "prompted")),
+        references=tuple(reference or ()),
+        parts=parts,
+        seed=seed,
+    )
     with _progress() as progress:
         report = run(cfg, embedder(), progress)
     if out is not None:
@@ -144,8 +155,14 @@ def evaluate(
     if markdown_:
         typer.echo(markdown(report), nl=False)
         return
-    columns = [("part", "part"), ("system", "system"), ("metric", "metric"), ("value", "value"),
-               ("parse_failures", "parse failures"), ("seconds_per_item", "s/item")]  # fmt: skip
+    columns = [
+        ("part", "part"),
+        ("system", "system"),
+        ("metric", "metric"),
+        ("value", "value"),
+        ("parse_failures", "parse failures"),
+        ("seconds_per_item", "s/item"),
+    ]
     render(summary(report), "table", columns)
 
 
@@ -157,9 +174,14 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 
     console = Console(stderr=True)
     tasks: dict[str, Any] = {}
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console,
-                  disable=not console.is_terminal) as bar:  # fmt: skip
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as bar:
 
         def update(task: str, done: int, total: int) -> None:
             if not console.is_terminal:

@@ -30,10 +30,6 @@ FACT_COLUMNS = [
 ALL_COLUMNS = [*FACT_COLUMNS, ("status", "status"), ("valid_to", "until")]
 
 
-def _label(fact: Fact) -> str:
-    return f"{fact.subject} >> {fact.relation} >> {fact.object}"
-
-
 def _report(result: WriteResult) -> None:
     for warning in result.warnings:
         message(f"warning: {warning}")
@@ -44,9 +40,9 @@ def _report(result: WriteResult) -> None:
             f"{fact.superseded_by}: a manual fact wins over an automatic one"
         )
     else:
-        message(f"{result.action} fact {fact.id}: {_label(fact)}")
+        message(f"{result.action} fact {fact.id}: {fact.label}")
     for old in result.superseded:
-        message(f"superseded fact {old.id}: {_label(old)}")
+        message(f"superseded fact {old.id}: {old.label}")
 
 
 def _emit_fact(fact: Fact, fmt: str) -> None:
@@ -150,7 +146,7 @@ def show(
         return
     fact = detail.fact
     lines = [
-        f"fact {fact.id}  {_label(fact)}",
+        f"fact {fact.id}  {fact.label}",
         f"status    {fact.status} ({fact.origin})",
         f"valid     {fact.valid_from or '?'} -> {fact.valid_to or 'now'}",
     ]
@@ -170,7 +166,7 @@ def show(
         lines.append("versions")
         for version in detail.history:
             mark = "*" if version.id == fact.id else " "
-            lines.append(f" {mark}{version.id:>6}  {_label(version)}  ({version.status})")
+            lines.append(f" {mark}{version.id:>6}  {version.label}  ({version.status})")
     lines.append("operations")
     for op in detail.ops:
         undone = f"  (undone by batch {op.undone_by})" if op.undone_by else ""
@@ -214,7 +210,7 @@ def rm(
     with store.batch("rm", "facts rm " + " ".join(map(str, fact_ids))):
         removed = [store.remove_fact(fact_id) for fact_id in fact_ids]
     for fact in removed:
-        message(f"deleted fact {fact.id}: {_label(fact)}")
+        message(f"deleted fact {fact.id}: {fact.label}")
 
 
 @app.command("query")
@@ -244,8 +240,14 @@ def query(
     parsed = parse_query(text)
     store = open_store(ctx)
     answers = read(store, parsed, None if exact else _indexed_embedder(store))
-    columns = [("answer", "answer"), ("score", "distance"), ("fact_id", "fact"),
-               ("subject", "subject"), ("relation", "relation"), ("object", "object")]  # fmt: skip
+    columns = [
+        ("answer", "answer"),
+        ("score", "distance"),
+        ("fact_id", "fact"),
+        ("subject", "subject"),
+        ("relation", "relation"),
+        ("object", "object"),
+    ]
     render((a.to_dict() for a in answers), fmt, columns, empty="no answer in memory")
 
 
@@ -276,8 +278,12 @@ def search(
         store, text, None if keyword else _indexed_embedder(store), limit=limit, include_all=all_
     )
     columns = [*FACT_COLUMNS[:4], ("score", "score"), ("matched", "matched")]
-    rows = ({**hit.to_dict(), "matched": ", ".join(hit.matched)} if fmt in ("table", "csv")
-            else hit.to_dict() for hit in hits)  # fmt: skip
+    rows = (
+        {**hit.to_dict(), "matched": ", ".join(hit.matched)}
+        if fmt in ("table", "csv")
+        else hit.to_dict()
+        for hit in hits
+    )
     render(rows, fmt, columns, empty="nothing found")
 
 

@@ -65,5 +65,14 @@ def undo(
         f"{result.description}: {result.undone_ops} change(s) reverted (batch {result.batch_id})"
     )
     if json_:
-        render([{"batch_id": result.batch_id, "undone_ops": result.undone_ops,
-                 "description": result.description}], "jsonl", [])  # fmt: skip
+        render(
+            [
+                {
+                    "batch_id": result.batch_id,
+                    "undone_ops": result.undone_ops,
+                    "description": result.description,
+                }
+            ],
+            "jsonl",
+            [],
+        )

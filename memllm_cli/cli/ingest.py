@@ -55,10 +55,16 @@ def ingest(
 
     store = open_store(ctx)
     found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or ()))
-    session, _ = open_session(ctx, model_path, model_url, model_name,
-                              show_memory=False, me=me, max_tokens=max_tokens)  # fmt: skip
-    ingestor = Ingestor(store, session, dry_run=dry_run, code=code,
-                        on_proposal=lambda record: render([record], "jsonl", []))  # fmt: skip
+    session, _ = open_session(
+        ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+    )
+    ingestor = Ingestor(
+        store,
+        session,
+        dry_run=dry_run,
+        code=code,
+        on_proposal=lambda record: render([record], "jsonl", []),
+    )
     stop = _StopAfterDocument()
     reports: list[DocumentReport] = []
     started = time.perf_counter()
@@ -74,8 +80,11 @@ def ingest(
     stop.restore()
     elapsed = time.perf_counter() - started
     if json_:
-        render([{"documents": [r.to_dict() for r in reports], "seconds": round(elapsed, 3)}],
-               "jsonl", [])  # fmt: skip
+        render(
+            [{"documents": [r.to_dict() for r in reports], "seconds": round(elapsed, 3)}],
+            "jsonl",
+            [],
+        )
     _summary(reports, elapsed, interrupted=stop.requested)
     if any(r.status == "skipped" for r in reports):
         raise typer.Exit(1)
@@ -123,7 +132,7 @@ class _StopAfterDocument:
         signal.signal(signal.SIGINT, self._previous)
 
 
-class _progress:  # noqa: N801 - used as a context manager, like a function
+class _progress:
     """A rich progress bar on stderr while documents are read; nothing when not a terminal."""
 
     def __init__(self, documents: int) -> None:
@@ -140,9 +149,13 @@ class _progress:  # noqa: N801 - used as a context manager, like a function
             from rich.progress import BarColumn, Progress, TimeRemainingColumn
 
             self.bar = Progress(
-                "[progress.description]{task.description}", BarColumn(),
-                "{task.fields[stats]}", TimeRemainingColumn(), console=console, transient=True,
-            )  # fmt: skip
+                "[progress.description]{task.description}",
+                BarColumn(),
+                "{task.fields[stats]}",
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
             self.bar.start()
             self.task = self.bar.add_task("", total=max(self.documents, 1), stats="")
         return self.update
@@ -186,6 +199,7 @@ def apply(
 
     store = open_store(ctx)
     with open_input(path) as (stream, name):
-        report = import_text(store, stream, name=name, fmt="jsonl", skip_bad=skip_bad,
-                             documents=True)  # fmt: skip
+        report = import_text(
+            store, stream, name=name, fmt="jsonl", skip_bad=skip_bad, documents=True
+        )
     report_import(report, name)

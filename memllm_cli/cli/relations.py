@@ -9,10 +9,16 @@ import typer
 from memllm_cli.cli.common import open_store
 from memllm_cli.cli.output import CsvFlag, JsonFlag, JsonlFlag, choose, render
 
-app = typer.Typer(help="List relations; add your own or change their cardinality.",
-                  no_args_is_help=True)  # fmt: skip
-COLUMNS = [("id", "id"), ("label", "label"), ("pid", "P-id"), ("cardinality", "cardinality"),
-           ("facts", "facts")]  # fmt: skip
+app = typer.Typer(
+    help="List relations; add your own or change their cardinality.", no_args_is_help=True
+)
+COLUMNS = [
+    ("id", "id"),
+    ("label", "label"),
+    ("pid", "P-id"),
+    ("cardinality", "cardinality"),
+    ("facts", "facts"),
+]
 
 
 @app.command("list")

@@ -98,8 +98,9 @@ def _need(path: Path | None, what: str) -> Path:
     return path
 
 
-def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
-        systems: Systems | None = None) -> dict[str, Any]:  # fmt: skip
+def run(
+    cfg: EvalConfig, embedder: Any, progress: Progress = no_progress, systems: Systems | None = None
+) -> dict[str, Any]:
     """Run the parts of ``cfg`` and return the report (JSON-ready)."""
     from memllm_cli.train import data as d
 
@@ -121,16 +122,16 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
 
     if "write" in cfg.parts:
         docs = documents()[: cfg.docs]
-        results["write"] = {s.name: write.evaluate_documents(s, docs, label_for, progress)
-                            for s in under_test}  # fmt: skip
+        results["write"] = {
+            s.name: write.evaluate_documents(s, docs, label_for, progress) for s in under_test
+        }
 
     if "fewrel" in cfg.parts:
         path = cfg.fewrel or _need(root and root / d.FEWREL, "FewRel file")
         data_files[str(path)] = file_sha256(path)
         items = d.fewrel_items(root, "val" if cfg.fewrel is None else "all", path)
         items = random.Random(cfg.seed).sample(items, min(cfg.fewrel_sentences, len(items)))
-        results["fewrel"] = {s.name: write.evaluate_fewrel(s, items, progress)
-                             for s in under_test}  # fmt: skip
+        results["fewrel"] = {s.name: write.evaluate_fewrel(s, items, progress) for s in under_test}
 
     eq_items: list[qa.QAItem] = []
     if "qa" in cfg.parts or "edits" in cfg.parts:
@@ -146,10 +147,12 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
             qa.load_facts(store, eq_items)
             for s in under_test:
                 part[s.name] = qa.evaluate_memory(s, store, embedder, eq_items, progress)
-            part["no-memory"] = qa.evaluate_memory(base, store, embedder, eq_items, progress,
-                                                   memory=False)  # fmt: skip
-        part["rag"] = qa.evaluate_rag(base, embedder, qa.fact_passages(eq_items), eq_items,
-                                      progress=progress)  # fmt: skip
+            part["no-memory"] = qa.evaluate_memory(
+                base, store, embedder, eq_items, progress, memory=False
+            )
+        part["rag"] = qa.evaluate_rag(
+            base, embedder, qa.fact_passages(eq_items), eq_items, progress=progress
+        )
         results["qa"] = part
 
     if "notes" in cfg.parts:
@@ -157,16 +160,18 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
 
     if "perplexity" in cfg.parts:
         docs = documents()[: cfg.perplexity_docs]
-        results["perplexity"] = {s.name: perplexity.evaluate(s, docs, label_for, 5, progress)
-                                 for s in under_test}  # fmt: skip
+        results["perplexity"] = {
+            s.name: perplexity.evaluate(s, docs, label_for, 5, progress) for s in under_test
+        }
 
     if "edits" in cfg.parts:
         part = {}
         for s in under_test:
             with scratch_store() as store:
                 qa.load_facts(store, eq_items)
-                part[s.name] = qa.evaluate_edits(s, store, embedder, eq_items, cfg.edits,
-                                                 cfg.seed, progress)  # fmt: skip
+                part[s.name] = qa.evaluate_edits(
+                    s, store, embedder, eq_items, cfg.edits, cfg.seed, progress
+                )
         results["edits"] = part
 
     from memllm_cli import __version__
@@ -176,17 +181,27 @@ def run(cfg: EvalConfig, embedder: Any, progress: Progress = no_progress,
         "protocol_version": PROTOCOL_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.perf_counter() - started, 1),
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()
-                   if k != "references"} | {"references": [str(p) for p in cfg.references]},
+        "config": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in asdict(cfg).items()
+            if k != "references"
+        }
+        | {"references": [str(p) for p in cfg.references]},
         "embedder": getattr(embedder, "model_id", None),
         "data": data_files,
         "models": systems.models,
         "results": results,
-    }  # fmt: skip
+    }
 
 
-def _notes_part(cfg: EvalConfig, under_test: list[System], base: System, embedder: Any,
-                progress: Progress, data_files: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+def _notes_part(
+    cfg: EvalConfig,
+    under_test: list[System],
+    base: System,
+    embedder: Any,
+    progress: Progress,
+    data_files: dict[str, str],
+) -> dict[str, Any]:
     """Notes + questions: each system ingests the notes with its own write mode, then answers."""
     import tempfile
 
@@ -215,8 +230,9 @@ def _notes_part(cfg: EvalConfig, under_test: list[System], base: System, embedde
                 part[s.name] = qa.evaluate_memory(s, store, embedder, items, progress)
                 part[s.name]["facts_written"] = store.count_facts()
         with scratch_store() as store:
-            part["no-memory"] = qa.evaluate_memory(base, store, embedder, items, progress,
-                                                   memory=False)  # fmt: skip
+            part["no-memory"] = qa.evaluate_memory(
+                base, store, embedder, items, progress, memory=False
+            )
         part["rag"] = qa.evaluate_rag(base, embedder, passages, items, progress=progress)
     return part
 
@@ -262,16 +278,23 @@ def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
             if not isinstance(result, dict):
                 continue
             if part == "edits":
-                metrics = {"reliability": result["reliability"]["accuracy"],
-                           "locality": result["locality"]["accuracy"]}  # fmt: skip
+                metrics = {
+                    "reliability": result["reliability"]["accuracy"],
+                    "locality": result["locality"]["accuracy"],
+                }
             else:
                 metrics = {m: result[m] for m in HEADLINES[part] if m in result}
             for metric, value in metrics.items():
-                rows.append({
-                    "part": part, "system": system, "metric": metric, "value": value,
-                    "parse_failures": result.get("parse_failures"),
-                    "seconds_per_item": result.get("seconds_per_item"),
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "part": part,
+                        "system": system,
+                        "metric": metric,
+                        "value": value,
+                        "parse_failures": result.get("parse_failures"),
+                        "seconds_per_item": result.get("seconds_per_item"),
+                    }
+                )
     return rows
 
 
@@ -281,8 +304,10 @@ def markdown(report: dict[str, Any]) -> str:
     systems = list(dict.fromkeys(r["system"] for r in rows))
     keys = list(dict.fromkeys((r["part"], r["metric"]) for r in rows))
     value = {(r["part"], r["metric"], r["system"]): r["value"] for r in rows}
-    lines = ["| part | metric | " + " | ".join(systems) + " |",
-             "| --- | --- |" + " --- |" * len(systems)]  # fmt: skip
+    lines = [
+        "| part | metric | " + " | ".join(systems) + " |",
+        "| --- | --- |" + " --- |" * len(systems),
+    ]
     for part, metric in keys:
         cells = [_cell(value.get((part, metric, s))) for s in systems]
         lines.append(f"| {part} | {metric} | " + " | ".join(cells) + " |")

@@ -72,12 +72,21 @@ def load_gold(store: Store, doc: Document, label_for: Any) -> None:
     evidence = Evidence(origin="manual", sentence=f"gold fact of {doc.title}")
     with store.batch("import", f"gold facts of {doc.title}"):
         for label in doc.labels:
-            store.add_fact(canonical(doc, label.head), label_for(label.relation),
-                           canonical(doc, label.tail), evidence)  # fmt: skip
+            store.add_fact(
+                canonical(doc, label.head),
+                label_for(label.relation),
+                canonical(doc, label.tail),
+                evidence,
+            )
 
 
-def evaluate(system: System, docs: Sequence[Document], label_for: Any, per_document: int = 5,
-             progress: Progress = no_progress) -> dict[str, Any]:  # fmt: skip
+def evaluate(
+    system: System,
+    docs: Sequence[Document],
+    label_for: Any,
+    per_document: int = 5,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
     """Target-entity perplexity without and with reads; needs a model that scores tokens."""
     model = system.model
     if not hasattr(model, "logprobs"):

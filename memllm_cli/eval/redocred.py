@@ -12,8 +12,27 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-NO_SPACE_BEFORE = {",", ".", ":", ";", "!", "?", ")", "]", "}", "%", "'s", "'", "n't", "'re",
-                   "'ve", "'ll", "'d", "'m", "’s"}  # fmt: skip
+NO_SPACE_BEFORE = {
+    ",",
+    ".",
+    ":",
+    ";",
+    "!",
+    "?",
+    ")",
+    "]",
+    "}",
+    "%",
+    "'s",
+    "'",
+    "n't",
+    "'re",
+    "'ve",
+    "'ll",
+    "'d",
+    "'m",
+    "’s",
+}
 NO_SPACE_AFTER = {"(", "[", "{", "$", "#"}
 
 

@@ -103,11 +103,14 @@ def discover(
         path = Path(raw).expanduser()
         if path.is_dir():
             found = sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and any(fnmatch(p.name, g) for g in include)
-                and not any(fnmatch(str(p.relative_to(path)), g) or fnmatch(p.name, g)
-                            for g in exclude)
-            )  # fmt: skip
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and any(fnmatch(p.name, g) for g in include)
+                and not any(
+                    fnmatch(str(p.relative_to(path)), g) or fnmatch(p.name, g) for g in exclude
+                )
+            )
             for file in found:
                 yield _document(file)
         elif path.is_file():
@@ -248,11 +251,16 @@ class Ingestor:
                         source_id, position, digest, sentence.line_start, sentence.line_end
                     )
                 evidence = Evidence(
-                    origin="document", source_kind="document", uri=doc.uri, sha256=sha,
-                    sentence=sentence.text, line_start=sentence.line_start,
-                    line_end=sentence.line_end, extractor=self.session.model.name,
+                    origin="document",
+                    source_kind="document",
+                    uri=doc.uri,
+                    sha256=sha,
+                    sentence=sentence.text,
+                    line_start=sentence.line_start,
+                    line_end=sentence.line_end,
+                    extractor=self.session.model.name,
                     protocol_version=PROTOCOL_VERSION,
-                )  # fmt: skip
+                )
                 if sentence.text in carried:
                     report.reused += 1
                     triples = carried[sentence.text]
@@ -279,15 +287,26 @@ class Ingestor:
             return []
 
     def _store(
-        self, subject: str, relation: str, obj: str, evidence: Evidence,
-        report: DocumentReport, kept: set[int],
-    ) -> None:  # fmt: skip
+        self,
+        subject: str,
+        relation: str,
+        obj: str,
+        evidence: Evidence,
+        report: DocumentReport,
+        kept: set[int],
+    ) -> None:
         report.facts += 1
         self.progress.facts += 1
         if self.dry_run:
             if self.on_proposal is not None:
-                self.on_proposal({"subject": subject, "relation": relation, "object": obj,
-                                  "evidence": [evidence.to_dict()]})  # fmt: skip
+                self.on_proposal(
+                    {
+                        "subject": subject,
+                        "relation": relation,
+                        "object": obj,
+                        "evidence": [evidence.to_dict()],
+                    }
+                )
             return
         try:
             result = self.store.add_fact(subject, relation, obj, evidence)

@@ -39,7 +39,7 @@ def chunks(stream: TextIO, size: int = CHUNK_CHARS) -> Iterator[tuple[int, str]]
     """(first line number, text) pieces of ``stream``, cut at blank lines outside fences."""
     lines: list[str] = []
     count, first, number, fence = 0, 1, 0, None
-    for number, line in enumerate(stream, start=1):  # noqa: B007 - number is used after
+    for number, line in enumerate(stream, start=1):
         match = FENCE.match(line)
         if match:
             marker = match.group(1)[0]
@@ -110,8 +110,9 @@ def _plain_block(text: str, first_line: int) -> Block:
     for line in text.splitlines(keepends=True)[:-1]:
         offset += len(line)
         breaks.append(offset)
-    return Block(" ".join(text.split("\n")).strip(), first_line,
-                 first_line + text.count("\n"), tuple(breaks))  # fmt: skip
+    return Block(
+        " ".join(text.split("\n")).strip(), first_line, first_line + text.count("\n"), tuple(breaks)
+    )
 
 
 def text_blocks(text: str, first_line: int = 1) -> Iterator[Block]:

@@ -278,7 +278,7 @@ class Session:
             ]
         for result in results:
             fact = result.fact
-            self._event("write", f"{fact.id}: {fact.subject} >> {fact.relation} >> {fact.object}")
+            self._event("write", f"{fact.id}: {fact.label}")
         return results
 
 

@@ -145,8 +145,9 @@ class ScriptedModel:
             raise AssertionError("the scripted model ran out of outputs")
         output = self.outputs.pop(0)
         text, stopped_by, ended = _stream(list(output), stop, on_text)
-        return Generation(text, stopped_by, "end" if ended else "stop", len(prompt) // 4,
-                          len(text) // 4)  # fmt: skip
+        return Generation(
+            text, stopped_by, "end" if ended else "stop", len(prompt) // 4, len(text) // 4
+        )
 
 
 def default_model_path() -> Path:
@@ -198,8 +199,12 @@ class ServerModel:
         import urllib.error
         import urllib.request
 
-        body: dict[str, object] = {"prompt": prompt, "max_tokens": max_tokens,
-                                   "temperature": 0.0, "stop": list(stop)}  # fmt: skip
+        body: dict[str, object] = {
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "stop": list(stop),
+        }
         if self.model:
             body["model"] = self.model
         if grammar:

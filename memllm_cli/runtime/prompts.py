@@ -67,7 +67,7 @@ WRITE_EXAMPLES: tuple[tuple[str, str], ...] = (
                 Triple("Ola Nordmann", "residence", "Bergen"),
                 Triple("Ola Nordmann", "place of birth", "Tromsø"),
             ]
-        ),  # fmt: skip
+        ),
     ),
     (
         write_focus("", "Kari Hansen, a geologist, works for Equinor in Stavanger."),
@@ -76,7 +76,7 @@ WRITE_EXAMPLES: tuple[tuple[str, str], ...] = (
                 Triple("Kari Hansen", "employer", "Equinor"),
                 Triple("Kari Hansen", "work location", "Stavanger"),
             ]
-        ),  # fmt: skip
+        ),
     ),
     (write_focus("Kari Hansen works for Equinor.", "It was a rainy day."), format_write([])),
 )

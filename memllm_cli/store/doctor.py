@@ -56,7 +56,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             0 if ok else len(problems),
             "SQLite integrity check",
             [] if ok else problems[:5],
-        )  # fmt: skip
+        )
     )
     broken = conn.execute("PRAGMA foreign_key_check").fetchall()
     findings.append(
@@ -66,16 +66,20 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             len(broken),
             "rows that point at missing rows",
             [str(tuple(r)) for r in broken[:5]],
-        )  # fmt: skip
+        )
     )
     model = store.meta("embedding_model")
     if model is None:
         findings.append(Finding("embedding model", "info", 0, "no vectors yet"))
     elif embedder_id is not None and model != embedder_id:
         findings.append(
-            Finding("embedding model", "error", 1,
-                    f"vectors come from {model}, memllm uses {embedder_id}: run doctor --reembed")
-        )  # fmt: skip
+            Finding(
+                "embedding model",
+                "error",
+                1,
+                f"vectors come from {model}, memllm uses {embedder_id}: run doctor --reembed",
+            )
+        )
     else:
         findings.append(Finding("embedding model", "ok", 0, model))
     orphans = _orphans(store)
@@ -126,7 +130,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             "info" if pending else "ok",
             pending,
             "names not embedded yet (the next fuzzy read or search embeds them)",
-        )  # fmt: skip
+        )
     )
     return findings
 

@@ -28,6 +28,11 @@ class Fact:
     valid_to: str | None
     superseded_by: int | None
 
+    @property
+    def label(self) -> str:
+        """``subject >> relation >> object``: how every message and listing names a fact."""
+        return f"{self.subject} >> {self.relation} >> {self.object}"
+
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: its deep copy made `facts list` over 100k facts 3x slower.
         return dict(self.__dict__)

@@ -127,9 +127,13 @@ def _answers(
         "JOIN relations rel ON rel.id = f.relation_id "
         "JOIN entities o ON o.id = f.object_id "
         "WHERE f.status = 'current' AND score <= ? ORDER BY score, f.id LIMIT ?",
-        (json.dumps(dict(entities)), json.dumps(dict(relations)), config.tau_mean,
-         config.max_results * 4),
-    ).fetchall()  # fmt: skip
+        (
+            json.dumps(dict(entities)),
+            json.dumps(dict(relations)),
+            config.tau_mean,
+            config.max_results * 4,
+        ),
+    ).fetchall()
     best: dict[str, ReadAnswer] = {}
     for fact_id, score, answer_name, s, r, o in rows:
         best.setdefault(answer_name, ReadAnswer(answer_name, fact_id, round(score, 6), s, r, o))

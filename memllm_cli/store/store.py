@@ -49,9 +49,16 @@ JOIN entities o ON o.id = f.object_id
 """
 # The columns of a facts row that ops snapshot and undo restores.
 FACT_COLUMNS = (
-    "subject_id", "relation_id", "object_id", "origin", "status",
-    "created_at", "valid_from", "valid_to", "superseded_by",
-)  # fmt: skip
+    "subject_id",
+    "relation_id",
+    "object_id",
+    "origin",
+    "status",
+    "created_at",
+    "valid_from",
+    "valid_to",
+    "superseded_by",
+)
 PID = re.compile(r"^P\d+$")
 
 
@@ -342,12 +349,14 @@ class Store:
             "INSERT INTO ops (batch_id, op, fact_id, before, after, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (
-                self._current_batch(), op, fact_id,
+                self._current_batch(),
+                op,
+                fact_id,
                 None if before is None else json.dumps(before),
                 None if after is None else json.dumps(after),
                 now(),
             ),
-        )  # fmt: skip
+        )
 
     def _source(self, evidence: Evidence) -> int | None:
         if evidence.source_kind is None:
@@ -372,11 +381,18 @@ class Store:
             "line_end, extractor, protocol_version, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                fact_id, self._current_batch(), evidence.origin, self._source(evidence),
-                evidence.sentence, evidence.line_start, evidence.line_end, evidence.extractor,
-                evidence.protocol_version, evidence.created_at or now(),
+                fact_id,
+                self._current_batch(),
+                evidence.origin,
+                self._source(evidence),
+                evidence.sentence,
+                evidence.line_start,
+                evidence.line_end,
+                evidence.extractor,
+                evidence.protocol_version,
+                evidence.created_at or now(),
             ),
-        )  # fmt: skip
+        )
 
     def add_fact(
         self,
@@ -561,9 +577,12 @@ class Store:
             "SELECT f.id FROM facts f WHERE f.subject_id IN (SELECT entity_id FROM names "
             "WHERE norm = ?) AND f.relation_id IN (SELECT id FROM relations WHERE norm = ?) "
             "AND f.object_id IN (SELECT entity_id FROM names WHERE norm = ?)",
-            (norm(clean(subject, "subject")), norm(clean(relation, "relation")),
-             norm(clean(obj, "object"))),
-        ).fetchone()  # fmt: skip
+            (
+                norm(clean(subject, "subject")),
+                norm(clean(relation, "relation")),
+                norm(clean(obj, "object")),
+            ),
+        ).fetchone()
         return None if row is None else row[0]
 
     # -- history and undo -----------------------------------------------------------------------

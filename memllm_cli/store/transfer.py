@@ -25,9 +25,17 @@ from memllm_cli.store.store import Store, evidence_from_dict
 from memllm_cli.store.text import parse_time
 
 FIELDS = (
-    "subject", "relation", "object", "origin", "status", "created_at",
-    "valid_from", "valid_to", "superseded_by", "evidence",
-)  # fmt: skip
+    "subject",
+    "relation",
+    "object",
+    "origin",
+    "status",
+    "created_at",
+    "valid_from",
+    "valid_to",
+    "superseded_by",
+    "evidence",
+)
 REQUIRED = ("subject", "relation", "object")
 JSON_CELLS = ("superseded_by", "evidence")
 
@@ -187,9 +195,12 @@ def import_records(
                     valid_from = record.get("valid_from")
                     for item in evidence or [Evidence(origin=record.get("origin", "manual"))]:
                         result = store.add_fact(
-                            record["subject"], record["relation"], record["object"], item,
+                            record["subject"],
+                            record["relation"],
+                            record["object"],
+                            item,
                             valid_from=parse_time(valid_from) if valid_from else None,
-                        )  # fmt: skip
+                        )
                     report.warnings += [f"line {number}: {w}" for w in result.warnings]
                 store.conn.execute("RELEASE record")
                 report.imported += 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memllm_cli.runtime.models import Generation, Model
+from memllm_cli.runtime.model import Generation, Model
 from memllm_cli.store import Store
 from memllm_cli.store.text import norm
 

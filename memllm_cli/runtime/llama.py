@@ -24,7 +24,7 @@ from typing import Any
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
-from memllm_cli.runtime.models import Generation, StopScanner
+from memllm_cli.runtime.model import Generation, StopScanner
 
 
 class LlamaModel:

@@ -38,7 +38,7 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 from memllm_cli.runtime import prompts
-from memllm_cli.runtime.models import Generation, Model, Usage
+from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, Store, WriteResult
 from memllm_cli.store.read import read
 

@@ -24,14 +24,13 @@ from typing import Any
 from memllm_cli.embed import Embedder
 from memllm_cli.protocol import (
     CALL_OPEN,
-    MEM_READ,
     NO_CALL_GRAMMAR,
     PROTOCOL_VERSION,
     ProtocolError,
     ReadQuery,
     Triple,
     format_results,
-    parse_queries,
+    parse_read_request,
     parse_write,
     read_grammar,
     read_opening,
@@ -194,7 +193,7 @@ class Session:
             )
             calls += 1
             try:
-                queries = _queries(call.text)
+                queries = parse_read_request(call.text)
             except ProtocolError as exc:
                 answer.parse_failures += 1
                 self._event("error", f"unparseable memory call dropped: {exc}")
@@ -312,11 +311,3 @@ def _lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] |
             on_text(text)
 
     return emit
-
-
-def _queries(call_text: str) -> list[ReadQuery]:
-    """Queries from a generated call body ``MEM_READ(...)-->``."""
-    opening = f"{MEM_READ}("
-    if not call_text.startswith(opening) or not call_text.endswith(")-->"):
-        raise ProtocolError(f"not a complete MEM_READ call: {call_text[:80]!r}")
-    return parse_queries(call_text[len(opening) : -len(")-->")])

@@ -59,6 +59,12 @@ class ReadRecord:
 
 @dataclass
 class Answer:
+    """An answer and what it took: reads, facts, sources, and the generations' :class:`Usage`.
+
+    ``timings`` holds the seconds spent outside generation (``read``; the CLI adds
+    ``model_load``); generation's own are in ``usage``.
+    """
+
     text: str
     reads: list[ReadRecord] = field(default_factory=list)
     writes: list[dict[str, Any]] = field(default_factory=list)
@@ -66,10 +72,11 @@ class Answer:
     sources: list[str] = field(default_factory=list)
     transcript: str = ""
     parse_failures: int = 0
+    usage: Usage = field(default_factory=Usage)
     timings: dict[str, float] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        timings = {"generation": self.usage.seconds, **self.timings}
         return {
             "answer": self.text,
             "reads": [r.to_dict() for r in self.reads],
@@ -77,8 +84,11 @@ class Answer:
             "facts_used": self.facts_used,
             "sources": self.sources,
             "parse_failures": self.parse_failures,
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "tokens": self.tokens,
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+            "tokens": {
+                "prompt": self.usage.prompt_tokens,
+                "completion": self.usage.completion_tokens,
+            },
         }
 
 
@@ -157,15 +167,11 @@ class Session:
         calls, blocked, budget = 0, not self.memory, self.max_tokens
         open_call = self.memory and self.model.prompted  # prompted mode reads first
         on_text = _lstripped(self.on_text)
-        answer.timings["generation"] = 0.0
-        answer.tokens = {"prompt": 0, "completion": 0}
 
         def generate(text: str, **options: Any) -> Generation:
             nonlocal budget
             gen = self._generate(prompt + text, **options)
-            answer.timings["generation"] += gen.seconds
-            answer.tokens["prompt"] += gen.prompt_tokens
-            answer.tokens["completion"] += gen.completion_tokens
+            answer.usage.add(gen)
             budget -= max(gen.completion_tokens, 1)
             return gen
 

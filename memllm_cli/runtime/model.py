@@ -29,20 +29,23 @@ class Generation:
 
 @dataclass
 class Usage:
-    """Totals over many generations: what a benchmark or a summary needs."""
+    """Totals over many generations: what an answer, a session, an evaluation or a benchmark cost.
 
-    calls: int = 0
+    The one meter: whatever adds up tokens and seconds adds each :class:`Generation` here.
+    """
+
     prompt_tokens: int = 0
     new_prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    at_limit: int = 0  # generations that ran to ``max_tokens``
 
     def add(self, gen: Generation) -> None:
-        self.calls += 1
         self.prompt_tokens += gen.prompt_tokens
         self.new_prompt_tokens += gen.new_prompt_tokens
         self.completion_tokens += gen.completion_tokens
         self.seconds += gen.seconds
+        self.at_limit += gen.finish == "length"
 
 
 class Model(Protocol):

@@ -43,6 +43,8 @@ from memllm_cli.store.read import read
 
 FIRST_PERSON = frozenset({"i", "me", "my", "myself", "mine", "user", "the user"})
 MAX_GRAMMAR_NAMES = 2000
+SPAN_WORDS = 6
+MAX_SPANS = 600
 
 
 @dataclass
@@ -70,7 +72,6 @@ class Answer:
     writes: list[dict[str, Any]] = field(default_factory=list)
     facts_used: list[int] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
-    transcript: str = ""
     parse_failures: int = 0
     usage: Usage = field(default_factory=Usage)
     timings: dict[str, float] = field(default_factory=dict)
@@ -218,7 +219,6 @@ class Session:
             block_at = len(context)
             context.append(block)
         answer.text = "".join(visible).strip()
-        answer.transcript = "".join(context)
         answer.sources = self._sources(answer.facts_used)
         return answer
 
@@ -290,16 +290,19 @@ class Session:
 _WORD = re.compile(r"[^\W_][\w'’.&-]*")
 
 
-def spans(text: str, max_words: int = 6, limit: int = 600) -> list[str]:
-    """Word n-grams of ``text`` (up to ``max_words``), as written, trailing punctuation cut."""
+def spans(text: str) -> list[str]:
+    """Word n-grams of ``text`` (up to ``SPAN_WORDS``), as written, trailing punctuation cut.
+
+    The last ``MAX_SPANS`` of them: the names a prompted-mode write may use.
+    """
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     found: list[str] = []
     for i in range(len(words)):
-        for j in range(i, min(i + max_words, len(words))):
+        for j in range(i, min(i + SPAN_WORDS, len(words))):
             span = text[words[i][0] : words[j][1]].rstrip(".,;:!?'’-")
             if span and "\n" not in span:
                 found.append(span)
-    return list(dict.fromkeys(found))[-limit:]
+    return list(dict.fromkeys(found))[-MAX_SPANS:]
 
 
 def _lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] | None:

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memllm_cli.config import home_dir
-from memllm_cli.embed import MINILM_ID, minilm_model_dir
+from memllm_cli.embed.embedder import MINILM_ID, MINILM_THRESHOLDS, minilm_model_dir
 from memllm_cli.errors import MemllmError
 from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
 
@@ -216,7 +216,7 @@ def _load_llama(path: Path, n_threads: int | None = None):
 
 
 class LlamaCppEmbedder:
-    """all-MiniLM-L6-v2 through llama-cpp-python, matching :class:`SentenceTransformerEmbedder`.
+    """all-MiniLM-L6-v2 through llama-cpp-python, matching the sentence-transformers embedder.
 
     Same ``model_id``: the vectors are the same model's (checked by the tests to cosine
     >= 0.9999), so a memory written with either embedder can be read with the other.
@@ -224,6 +224,7 @@ class LlamaCppEmbedder:
 
     model_id = MINILM_ID
     dim = 384
+    read_thresholds = MINILM_THRESHOLDS
 
     def __init__(
         self, gguf_path: str | os.PathLike[str] | None = None, n_threads: int | None = None

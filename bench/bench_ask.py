@@ -104,7 +104,7 @@ def speed(session: Session, question: str, runs: int) -> dict:
         rates = []
         for _ in range(runs):
             answer = session.ask(question)
-            rates.append(answer.tokens["completion"] / answer.timings["generation"])
+            rates.append(answer.usage.completion_tokens / answer.usage.seconds)
         out[label] = round(statistics.median(rates), 1)
     session.memory = True
     return out

@@ -91,7 +91,7 @@ PEAK = """
 import resource, sys
 from memllm_cli.ingest.pipeline import Ingestor, discover
 from memllm_cli.runtime.loop import Session
-from memllm_cli.runtime.models import Generation
+from memllm_cli.runtime.model import Generation
 from memllm_cli.store import Store
 
 class Silent:

@@ -258,6 +258,19 @@ def _query(text: str) -> ReadQuery:
     )
 
 
+def parse_read_request(text: str) -> list[ReadQuery]:
+    """Queries from what a model writes under :func:`read_grammar`: ``MEM_READ(q;q)-->``.
+
+    That is a read call after its ``({`` (where the runtime stopped generation) up to
+    and including ``-->``, nothing before or after. :func:`parse_read` parses whole
+    calls with it.
+    """
+    opening, end = f"{MEM_READ}(", ")" + QUERY_END
+    if not text.startswith(opening) or not text.endswith(end):
+        raise ProtocolError(f"not a complete MEM_READ call: {text[:80]!r}")
+    return parse_queries(text[len(opening) : -len(end)])
+
+
 def parse_read(text: str) -> tuple[list[ReadQuery], list[str] | None]:
     """Queries and results of a read call; results are None when the call stops at ``-->``."""
     text = text.strip()
@@ -267,8 +280,9 @@ def parse_read(text: str) -> tuple[list[ReadQuery], list[str] | None]:
     end = _find(text, ")" + QUERY_END, len(opening))
     if end == -1:
         raise ProtocolError("a MEM_READ call without ')-->'")
-    queries = parse_queries(text[len(opening) : end])
-    rest = text[end + 1 + len(QUERY_END) :]
+    request_end = end + 1 + len(QUERY_END)
+    queries = parse_read_request(text[len(CALL_OPEN) : request_end])
+    rest = text[request_end:]
     if not rest:
         return queries, None
     if not rest.endswith(CALL_CLOSE) or _find(rest, CALL_CLOSE) != len(rest) - len(CALL_CLOSE):

@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memllm_cli.embed import SentenceTransformerEmbedder  # noqa: E402
+from memllm_cli.embed.sentence import SentenceTransformerEmbedder  # noqa: E402
 from memllm_cli.store.text import norm  # noqa: E402
 
 SEED = 20240601

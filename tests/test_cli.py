@@ -255,7 +255,7 @@ def test_doctor(cli):
 def test_doctor_reports_embedding_mismatch(cli, monkeypatch):
     seed(cli)
     cli("facts", "query", "ingrid solbergg>>residence>>")
-    from memllm_cli.embed import HashEmbedder
+    from memllm_cli.embed.hashed import HashEmbedder
 
     monkeypatch.setattr("memllm_cli.cli.common.embedder", lambda: HashEmbedder(dim=64))
     monkeypatch.setattr("memllm_cli.cli.facts.embedder", lambda: HashEmbedder(dim=64))

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from memllm_cli import embed, embed_gguf
-from memllm_cli.embed import MINILM_ID, SentenceTransformerEmbedder, get_embedder, unpack
+from memllm_cli import embed
+from memllm_cli.embed import MINILM_ID, get_embedder, unpack
+from memllm_cli.embed import llama as embed_gguf
+from memllm_cli.embed.sentence import SentenceTransformerEmbedder
 
 pytestmark = [
     pytest.mark.slow,  # ~30-60 s: sentence-transformers' import alone is ~10 s on 2 cores

@@ -13,7 +13,8 @@ from memllm_cli.eval import perplexity, qa, write
 from memllm_cli.eval.common import PRF, System, contains_answer, scratch_store
 from memllm_cli.eval.harness import generated_notes, summary
 from memllm_cli.protocol import Triple, format_write
-from memllm_cli.runtime.models import Generation, _stream
+from memllm_cli.runtime.model import Generation
+from memllm_cli.runtime.model import stream as _stream
 from memllm_cli.train.data import label_for
 
 

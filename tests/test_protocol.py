@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memllm_cli.protocol import (
+    CALL_OPEN,
     ProtocolError,
     ReadQuery,
     Triple,
@@ -18,6 +19,7 @@ from memllm_cli.protocol import (
     neutralise_text,
     parse_query,
     parse_read,
+    parse_read_request,
     parse_write,
     read_opening,
     unescape,
@@ -98,6 +100,11 @@ def test_write_format_then_parse_is_identity(items):
 def test_read_format_then_parse_is_identity(qs, results):
     assert parse_read(format_read(qs, results)) == (qs, results)
     assert parse_read(read_opening(qs)) == (qs, None)
+
+
+@given(st.lists(queries, min_size=1, max_size=3))
+def test_what_the_model_writes_after_the_opening_parses_to_the_queries(qs):
+    assert parse_read_request(read_opening(qs).removeprefix(CALL_OPEN)) == qs
 
 
 @settings(max_examples=300)

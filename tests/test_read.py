@@ -2,7 +2,7 @@ from dataclasses import replace
 
 import pytest
 
-from memllm_cli.embed import HashEmbedder
+from memllm_cli.embed.hashed import HashEmbedder
 from memllm_cli.errors import EmbeddingMismatchError
 from memllm_cli.protocol import parse_query
 from memllm_cli.store.read import DEFAULT_READ, HASH_READ, ReadConfig, config_for, read
@@ -111,7 +111,7 @@ def test_embedding_cache_runs_each_text_once(people):
 
 
 def test_minilm_thresholds_are_the_calibrated_ones():
-    from memllm_cli.embed import SentenceTransformerEmbedder
+    from memllm_cli.embed.sentence import SentenceTransformerEmbedder
 
     assert config_for(SentenceTransformerEmbedder()) == DEFAULT_READ
     assert config_for(None) == DEFAULT_READ

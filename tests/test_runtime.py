@@ -4,7 +4,8 @@ import pytest
 
 from memllm_cli.protocol import NO_CALL_GRAMMAR, parse_write
 from memllm_cli.runtime.loop import Session
-from memllm_cli.runtime.models import ScriptedModel, StopScanner
+from memllm_cli.runtime.model import StopScanner
+from memllm_cli.runtime.scripted import ScriptedModel
 from memllm_cli.store import FactFilter
 
 END = "<|im_end|>"

@@ -8,7 +8,7 @@ import pytest
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.runtime.loop import Session
-from memllm_cli.runtime.models import ServerModel
+from memllm_cli.runtime.server import ServerModel
 
 
 @pytest.fixture

@@ -9,21 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memllm_cli.runtime.models import Generation, Model
+from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Store
 from memllm_cli.store.text import norm
 
 
 @dataclass
 class Metered:
-    """A model that counts what it does: calls, tokens, seconds, runs to the token limit."""
+    """A model that meters what it does in a :class:`Usage`: tokens, seconds, runs to the limit."""
 
     model: Model
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    at_limit: int = 0
+    usage: Usage = field(default_factory=Usage)
 
     @property
     def name(self) -> str:
@@ -35,21 +31,17 @@ class Metered:
 
     def generate(self, prompt: str, **options: Any) -> Generation:
         gen = self.model.generate(prompt, **options)
-        self.calls += 1
-        self.prompt_tokens += gen.prompt_tokens
-        self.completion_tokens += gen.completion_tokens
-        self.seconds += gen.seconds
-        self.at_limit += gen.finish == "length"
+        self.usage.add(gen)
         return gen
 
     def cost(self, items: int) -> dict[str, float]:
         """Per-item averages, for the report."""
-        n = max(items, 1)
+        n, usage = max(items, 1), self.usage
         return {
-            "prompt_tokens_per_item": round(self.prompt_tokens / n, 1),
-            "completion_tokens_per_item": round(self.completion_tokens / n, 1),
-            "seconds_per_item": round(self.seconds / n, 3),
-            "generations_at_token_limit": self.at_limit,
+            "prompt_tokens_per_item": round(usage.prompt_tokens / n, 1),
+            "completion_tokens_per_item": round(usage.completion_tokens / n, 1),
+            "seconds_per_item": round(usage.seconds / n, 3),
+            "generations_at_token_limit": usage.at_limit,
         }
 
 

@@ -24,18 +24,17 @@ from typing import Any
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
-from memllm_cli.runtime.models import Generation, StopScanner
+from memllm_cli.runtime.model import Generation, StopScanner
+
+CONTEXT_TOKENS = 4096  # the context the model is loaded with: prompt and answer together
 
 
 class LlamaModel:
     """A GGUF model (optionally with a LoRA adapter) on the CPU, or GPU layers when available."""
 
-    def __init__(
-        self, path: Path, *, adapter: Path | None = None, n_ctx: int = 4096, seed: int = 0
-    ) -> None:
+    def __init__(self, path: Path, *, adapter: Path | None = None) -> None:
         if not path.is_file():
             raise MemllmError(f"no model file at {path}")
-        started = time.perf_counter()
         with quiet_stderr():
             import numpy
 
@@ -46,10 +45,10 @@ class LlamaModel:
                 self.llm = llama_cpp.Llama(
                     model_path=str(path),
                     lora_path=str(adapter) if adapter else None,
-                    n_ctx=n_ctx,
+                    n_ctx=CONTEXT_TOKENS,
                     n_threads=os.cpu_count() or 1,
                     n_gpu_layers=-1 if gpu else 0,
-                    seed=seed,
+                    seed=0,  # decoding is greedy; a fixed seed all the same
                     verbose=False,
                 )
             except ValueError as exc:
@@ -58,7 +57,6 @@ class LlamaModel:
         self._np = numpy
         self._vocab = self.llm._model.vocab
         self._n_vocab = self.llm.n_vocab()
-        self.load_seconds = time.perf_counter() - started
         self.name = path.name + (f"+{adapter.name}" if adapter else "")
         self.prompted = adapter is None
         self.reuse_cache = True  # benchmarks turn it off to measure what reuse gains

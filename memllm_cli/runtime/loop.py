@@ -24,26 +24,27 @@ from typing import Any
 from memllm_cli.embed import Embedder
 from memllm_cli.protocol import (
     CALL_OPEN,
-    MEM_READ,
     NO_CALL_GRAMMAR,
     PROTOCOL_VERSION,
     ProtocolError,
     ReadQuery,
     Triple,
     format_results,
-    parse_queries,
+    parse_read_request,
     parse_write,
     read_grammar,
     read_opening,
     write_grammar,
 )
 from memllm_cli.runtime import prompts
-from memllm_cli.runtime.models import Generation, Model, Usage
+from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, Store, WriteResult
 from memllm_cli.store.read import read
 
 FIRST_PERSON = frozenset({"i", "me", "my", "myself", "mine", "user", "the user"})
 MAX_GRAMMAR_NAMES = 2000
+SPAN_WORDS = 6
+MAX_SPANS = 600
 
 
 @dataclass
@@ -60,17 +61,23 @@ class ReadRecord:
 
 @dataclass
 class Answer:
+    """An answer and what it took: reads, facts, sources, and the generations' :class:`Usage`.
+
+    ``timings`` holds the seconds spent outside generation (``read``; the CLI adds
+    ``model_load``); generation's own are in ``usage``.
+    """
+
     text: str
     reads: list[ReadRecord] = field(default_factory=list)
     writes: list[dict[str, Any]] = field(default_factory=list)
     facts_used: list[int] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
-    transcript: str = ""
     parse_failures: int = 0
+    usage: Usage = field(default_factory=Usage)
     timings: dict[str, float] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        timings = {"generation": self.usage.seconds, **self.timings}
         return {
             "answer": self.text,
             "reads": [r.to_dict() for r in self.reads],
@@ -78,8 +85,11 @@ class Answer:
             "facts_used": self.facts_used,
             "sources": self.sources,
             "parse_failures": self.parse_failures,
-            "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "tokens": self.tokens,
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+            "tokens": {
+                "prompt": self.usage.prompt_tokens,
+                "completion": self.usage.completion_tokens,
+            },
         }
 
 
@@ -158,15 +168,11 @@ class Session:
         calls, blocked, budget = 0, not self.memory, self.max_tokens
         open_call = self.memory and self.model.prompted  # prompted mode reads first
         on_text = _lstripped(self.on_text)
-        answer.timings["generation"] = 0.0
-        answer.tokens = {"prompt": 0, "completion": 0}
 
         def generate(text: str, **options: Any) -> Generation:
             nonlocal budget
             gen = self._generate(prompt + text, **options)
-            answer.timings["generation"] += gen.seconds
-            answer.tokens["prompt"] += gen.prompt_tokens
-            answer.tokens["completion"] += gen.completion_tokens
+            answer.usage.add(gen)
             budget -= max(gen.completion_tokens, 1)
             return gen
 
@@ -194,7 +200,7 @@ class Session:
             )
             calls += 1
             try:
-                queries = _queries(call.text)
+                queries = parse_read_request(call.text)
             except ProtocolError as exc:
                 answer.parse_failures += 1
                 self._event("error", f"unparseable memory call dropped: {exc}")
@@ -213,7 +219,6 @@ class Session:
             block_at = len(context)
             context.append(block)
         answer.text = "".join(visible).strip()
-        answer.transcript = "".join(context)
         answer.sources = self._sources(answer.facts_used)
         return answer
 
@@ -285,16 +290,19 @@ class Session:
 _WORD = re.compile(r"[^\W_][\w'’.&-]*")
 
 
-def spans(text: str, max_words: int = 6, limit: int = 600) -> list[str]:
-    """Word n-grams of ``text`` (up to ``max_words``), as written, trailing punctuation cut."""
+def spans(text: str) -> list[str]:
+    """Word n-grams of ``text`` (up to ``SPAN_WORDS``), as written, trailing punctuation cut.
+
+    The last ``MAX_SPANS`` of them: the names a prompted-mode write may use.
+    """
     words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
     found: list[str] = []
     for i in range(len(words)):
-        for j in range(i, min(i + max_words, len(words))):
+        for j in range(i, min(i + SPAN_WORDS, len(words))):
             span = text[words[i][0] : words[j][1]].rstrip(".,;:!?'’-")
             if span and "\n" not in span:
                 found.append(span)
-    return list(dict.fromkeys(found))[-limit:]
+    return list(dict.fromkeys(found))[-MAX_SPANS:]
 
 
 def _lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] | None:
@@ -312,11 +320,3 @@ def _lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] |
             on_text(text)
 
     return emit
-
-
-def _queries(call_text: str) -> list[ReadQuery]:
-    """Queries from a generated call body ``MEM_READ(...)-->``."""
-    opening = f"{MEM_READ}("
-    if not call_text.startswith(opening) or not call_text.endswith(")-->"):
-        raise ProtocolError(f"not a complete MEM_READ call: {call_text[:80]!r}")
-    return parse_queries(call_text[len(opening) : -len(")-->")])

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memllm_cli.config import home_dir
-from memllm_cli.embed import MINILM_ID, minilm_model_dir
+from memllm_cli.embed.embedder import MINILM_ID, MINILM_THRESHOLDS, minilm_model_dir
 from memllm_cli.errors import MemllmError
 from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
 
@@ -36,25 +36,22 @@ GGUF_DTYPE = "f16"
 _SPECIAL_TOKENS = ("pad", "unk", "cls", "sep", "mask")
 
 
-def default_gguf_path(dtype: str = GGUF_DTYPE) -> Path:
-    return home_dir() / "cache" / f"all-MiniLM-L6-v2.{dtype}.gguf"
+def default_gguf_path() -> Path:
+    return home_dir() / "cache" / f"all-MiniLM-L6-v2.{GGUF_DTYPE}.gguf"
 
 
 def _read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def build_minilm_gguf(out_path: str | os.PathLike[str], dtype: str = GGUF_DTYPE) -> Path:
+def build_minilm_gguf(out_path: str | os.PathLike[str]) -> Path:
     """Write all-MiniLM-L6-v2 as a llama.cpp ``bert`` GGUF at ``out_path``; returns the path.
 
-    ``dtype`` is ``f32`` (the weights as shipped) or ``f16`` (2-D weight matrices in half
-    precision; norms, biases, position and token-type embeddings stay f32, as llama.cpp's
-    converter does).
+    2-D weight matrices are written in half precision (:data:`GGUF_DTYPE`); norms, biases,
+    position and token-type embeddings stay f32, as llama.cpp's converter does.
     The file is written next to ``out_path`` under a temporary name and renamed into
     place, so a crash never leaves a truncated model behind.
     """
-    if dtype not in ("f32", "f16"):
-        raise ValueError(f"dtype must be 'f32' or 'f16', not {dtype!r}")
     import gguf
     import numpy as np
     from safetensors import safe_open
@@ -100,9 +97,7 @@ def build_minilm_gguf(out_path: str | os.PathLike[str], dtype: str = GGUF_DTYPE)
         arch = gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.BERT]
         writer = gguf.GGUFWriter(tmp_name, arch)
         writer.add_name("all-MiniLM-L6-v2")
-        writer.add_file_type(
-            gguf.LlamaFileType.ALL_F32 if dtype == "f32" else gguf.LlamaFileType.MOSTLY_F16
-        )
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
         writer.add_context_length(config["max_position_embeddings"])
         writer.add_embedding_length(config["hidden_size"])
         writer.add_feed_forward_length(config["intermediate_size"])
@@ -142,7 +137,7 @@ def build_minilm_gguf(out_path: str | os.PathLike[str], dtype: str = GGUF_DTYPE)
                 if name is None:
                     raise MemllmError(f"no GGUF name for tensor {hf_name!r}")
                 data = weights.get_tensor(hf_name).astype(np.float32)
-                if dtype == "f16" and data.ndim == 2 and name not in keep_f32:
+                if data.ndim == 2 and name not in keep_f32:
                     data = data.astype(np.float16)
                 writer.add_tensor(name, data)
 
@@ -158,11 +153,11 @@ def build_minilm_gguf(out_path: str | os.PathLike[str], dtype: str = GGUF_DTYPE)
     return out_path
 
 
-def ensure_minilm_gguf(dtype: str = GGUF_DTYPE) -> Path:
+def ensure_minilm_gguf() -> Path:
     """The cached GGUF, built first if it is missing."""
-    path = default_gguf_path(dtype)
+    path = default_gguf_path()
     if not path.is_file():
-        build_minilm_gguf(path, dtype)
+        build_minilm_gguf(path)
     return path
 
 
@@ -184,7 +179,7 @@ def _reference_tokenizer():
     return tokenizer
 
 
-def _load_llama(path: Path, n_threads: int | None = None):
+def _load_llama(path: Path):
     llama_cpp = import_llama_cpp()
     from llama_cpp.llama_tokenizer import BaseLlamaTokenizer
 
@@ -201,7 +196,7 @@ def _load_llama(path: Path, n_threads: int | None = None):
         ) -> bytes:
             return self._tokenizer.decode(tokens, skip_special_tokens=not special).encode()
 
-    threads = n_threads or os.cpu_count() or 1
+    threads = os.cpu_count() or 1
     with quiet_stderr():
         return llama_cpp.Llama(
             model_path=str(path),
@@ -216,7 +211,7 @@ def _load_llama(path: Path, n_threads: int | None = None):
 
 
 class LlamaCppEmbedder:
-    """all-MiniLM-L6-v2 through llama-cpp-python, matching :class:`SentenceTransformerEmbedder`.
+    """all-MiniLM-L6-v2 through llama-cpp-python, matching the sentence-transformers embedder.
 
     Same ``model_id``: the vectors are the same model's (checked by the tests to cosine
     >= 0.9999), so a memory written with either embedder can be read with the other.
@@ -224,31 +219,24 @@ class LlamaCppEmbedder:
 
     model_id = MINILM_ID
     dim = 384
+    read_thresholds = MINILM_THRESHOLDS
 
-    def __init__(
-        self, gguf_path: str | os.PathLike[str] | None = None, n_threads: int | None = None
-    ) -> None:
-        """``gguf_path`` defaults to the cache (built when missing); ``n_threads`` to all CPUs.
-
-        On a machine busy with other work, fewer threads than cores can be much faster:
-        ggml's threads wait for each other at every op, and one descheduled thread stalls
-        the rest.
-        """
+    def __init__(self, gguf_path: str | os.PathLike[str] | None = None) -> None:
+        """``gguf_path`` defaults to the cache (built when missing)."""
         self._path = Path(gguf_path) if gguf_path is not None else None
-        self._threads = n_threads
         self._llm = None
 
     def _load(self):
         path = self._path or ensure_minilm_gguf()
         try:
-            return _load_llama(path, self._threads)
+            return _load_llama(path)
         except ValueError:
             # llama-cpp-python raises ValueError when the file does not load: a damaged
             # cache. Rebuild once; an explicit path is the caller's, left alone.
             if self._path is not None:
                 raise
             build_minilm_gguf(path)
-            return _load_llama(path, self._threads)
+            return _load_llama(path)
 
     def embed(self, texts: Sequence[str]) -> list[bytes]:
         if self._llm is None:

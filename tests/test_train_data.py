@@ -6,9 +6,9 @@ import random
 
 import numpy as np
 
-from memllm_cli.ingest.pipeline import next_context
 from memllm_cli.protocol import ReadQuery, Triple, parse_read, parse_write
 from memllm_cli.runtime import prompts
+from memllm_cli.runtime.prompts import next_context
 from memllm_cli.train import data
 from memllm_cli.train.export import permute_rows
 from memllm_cli.train.notes import notes

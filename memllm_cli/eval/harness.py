@@ -20,7 +20,7 @@ from typing import Any
 
 from memllm_cli.eval import perplexity, qa, write
 from memllm_cli.eval.common import Progress, System, no_progress, scratch_store
-from memllm_cli.ingest.pipeline import file_sha256
+from memllm_cli.hashing import file_sha256
 from memllm_cli.protocol import PROTOCOL_VERSION
 
 PARTS = ("write", "fewrel", "qa", "notes", "perplexity", "edits")

@@ -17,9 +17,9 @@ from typing import Any
 
 from memllm_cli.eval.common import PRF, Metered, Progress, System, no_progress, scratch_store
 from memllm_cli.eval.redocred import Document
-from memllm_cli.ingest.pipeline import next_context
 from memllm_cli.protocol import ProtocolError, Triple
 from memllm_cli.runtime.loop import Session
+from memllm_cli.runtime.prompts import next_context
 from memllm_cli.store.text import norm
 
 

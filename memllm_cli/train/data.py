@@ -27,7 +27,6 @@ from pathlib import Path
 
 from memllm_cli.eval.redocred import Document
 from memllm_cli.eval.redocred import load as load_redocred
-from memllm_cli.ingest.pipeline import next_context
 from memllm_cli.protocol import (
     MAX_TRIPLES_PER_WRITE,
     ReadQuery,
@@ -37,6 +36,7 @@ from memllm_cli.protocol import (
     read_opening,
 )
 from memllm_cli.runtime import prompts
+from memllm_cli.runtime.prompts import next_context
 
 REDOCRED = "re-docred/dev_revised.json"
 FEWREL = "fewrel/val_wiki.json"

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from memllm_cli.datasets.redocred import Document
 from memllm_cli.eval.common import PRF, Metered, Progress, System, no_progress, scratch_store
-from memllm_cli.eval.redocred import Document
 from memllm_cli.protocol import ProtocolError, Triple
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.prompts import next_context

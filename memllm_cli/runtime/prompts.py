@@ -1,11 +1,11 @@
 """Prompts for read mode (answering) and write mode (extracting), in ChatML.
 
 SmolLM2-Instruct and most small instruct models speak ChatML. The finetuned
-adapter is trained on exactly these builders and on the write context policy
-(``next_context``; memllm_cli/train imports them), so the runtime and the training
-data cannot drift apart. In prompted mode (a model
-without our adapter) a few worked examples show the call format; the grammar
-does the rest.
+adapter is trained on exactly these builders and on the write-mode context policy
+(``next_context``): memllm_cli/train imports them, as ingest and the evaluation do,
+so the runtime and the training data cannot drift apart. In prompted mode (a model
+without our adapter) a few worked examples show the call format; the grammar does
+the rest.
 """
 
 from __future__ import annotations

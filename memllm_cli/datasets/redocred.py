@@ -70,8 +70,7 @@ def detokenize(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
 class Mention:
     name: str
     sentence: int
-    start: int  # token index in the sentence
-    end: int
+    start: int  # index of its first token in the sentence
 
 
 @dataclass(frozen=True)
@@ -100,7 +99,7 @@ def load(path: str | Path) -> Iterator[Document]:
             # The name as the detokenised sentence spells it, not Re-DocRED's token join.
             text, spans = texts[m["sent_id"]]
             start, end = m["pos"]
-            return Mention(text[spans[start][0] : spans[end - 1][1]], m["sent_id"], start, end)
+            return Mention(text[spans[start][0] : spans[end - 1][1]], m["sent_id"], start)
 
         entities = tuple(tuple(mention(m) for m in mentions) for mentions in raw["vertexSet"])
         labels = tuple(

@@ -16,10 +16,9 @@ from memllm_cli.store.text import norm
 
 @dataclass
 class Metered:
-    """A model that counts what it does: calls, tokens, seconds, runs to the token limit."""
+    """A model that counts what it does: tokens, seconds, runs to the token limit."""
 
     model: Model
-    calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
@@ -35,7 +34,6 @@ class Metered:
 
     def generate(self, prompt: str, **options: Any) -> Generation:
         gen = self.model.generate(prompt, **options)
-        self.calls += 1
         self.prompt_tokens += gen.prompt_tokens
         self.completion_tokens += gen.completion_tokens
         self.seconds += gen.seconds
@@ -88,6 +86,9 @@ class PRF:
         }
 
 
+EXAMPLES_KEPT = 5  # items a Tally keeps for the report
+
+
 @dataclass
 class Tally:
     """Right answers out of items, with the items kept for inspection."""
@@ -96,10 +97,10 @@ class Tally:
     total: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, ok: bool, example: dict[str, Any], keep: int = 5) -> None:
+    def add(self, ok: bool, example: dict[str, Any]) -> None:
         self.right += ok
         self.total += 1
-        if len(self.examples) < keep:
+        if len(self.examples) < EXAMPLES_KEPT:
             self.examples.append(example | {"ok": ok})
 
     def to_dict(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from memllm_cli.hashing import file_sha256
 from memllm_cli.ingest.text import sentences
 from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
 from memllm_cli.runtime.loop import Session
-from memllm_cli.runtime.prompts import CONTEXT_CHARS, next_context
+from memllm_cli.runtime.prompts import next_context
 from memllm_cli.store import Evidence, Store
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
@@ -82,12 +82,11 @@ def discover(
     paths: Sequence[str],
     include: Sequence[str] = DEFAULT_INCLUDE,
     exclude: Sequence[str] = (),
-    stdin: IO[bytes] | None = None,
 ) -> Iterator[Document | DocumentReport]:
     """Documents named by ``paths`` (folders recursively); unreadable ones as skipped reports."""
     for raw in paths:
         if raw == "-":
-            yield _spool_stdin(stdin or sys.stdin.buffer)
+            yield _spool_stdin(sys.stdin.buffer)
             continue
         path = Path(raw).expanduser()
         if path.is_dir():
@@ -170,7 +169,6 @@ class Ingestor:
     session: Session
     dry_run: bool = False
     code: bool = False
-    context_chars: int = CONTEXT_CHARS
     on_proposal: Callable[[dict[str, Any]], None] | None = None
     on_progress: Callable[[Progress], None] | None = None
     progress: Progress = field(default_factory=Progress)
@@ -259,7 +257,7 @@ class Ingestor:
                     triples = self._extract(sentence.text, " ".join(context), report)
                 for subject, relation, obj in triples:
                     self._store(subject, relation, obj, evidence, report, kept)
-                context = next_context(context, sentence.text, self.context_chars)
+                context = next_context(context, sentence.text)
                 self.progress.sentences += 1
                 self.progress.fraction = min(stream.chars / size, 1.0)
                 if self.on_progress is not None:

@@ -72,14 +72,13 @@ def read_example(
     queries: Sequence[ReadQuery],
     results: Sequence[str],
     answer: str,
-    me: str = "me",
 ) -> Example:
     """Read mode: question -> call (trained) -> results (given) -> answer (trained).
 
     With no results the runtime rolls the call back and forbids another, so the
     example is just the answer the model must then give, with no call at all.
     """
-    prompt = prompts.read_prompt(question, me=me, prompted=False)
+    prompt = prompts.read_prompt(question, prompted=False)
     if not results:
         return Example(kind, prompt, ((answer + prompts.IM_END, True),))
     return Example(

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from memllm_cli.eval.redocred import load
+from memllm_cli.datasets.redocred import load
 from memllm_cli.ingest.pipeline import Ingestor, discover
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.llama import LlamaModel

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from memllm_cli.cli import app
+from memllm_cli.datasets.redocred import load
 from memllm_cli.embed.hashed import HashEmbedder
-from memllm_cli.eval.redocred import load
 from memllm_cli.runtime import models
 from memllm_cli.runtime.scripted import ScriptedModel
 from memllm_cli.store import Store

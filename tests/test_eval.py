@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from memllm_cli.datasets.relations import label_for
 from memllm_cli.eval import perplexity, qa, write
 from memllm_cli.eval.common import PRF, System, contains_answer, scratch_store
 from memllm_cli.eval.harness import generated_notes, summary
 from memllm_cli.protocol import Triple, format_write
 from memllm_cli.runtime.model import Generation
 from memllm_cli.runtime.model import stream as _stream
-from memllm_cli.train.data import label_for
 
 
 def labels(pid: str) -> str:

@@ -7,7 +7,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+from memllm_cli.ingest.pipeline import invalid_utf8
 from memllm_cli.store import FactFilter, Store
 
 EMPTY = "({MEM_WRITE-->})"
@@ -152,6 +155,39 @@ def test_bad_inputs(cli, script, tmp_path):
     assert "latin1.txt: invalid UTF-8: 2 byte sequence(s) replaced" in err
     assert "missing.md: skipped (no such file or folder)" in err
     assert "Traceback" not in result.output
+
+
+def _bad_sequences(data: bytes) -> int:
+    """The reference count: decode strictly, and after each error go on from its end."""
+    count = 0
+    while True:
+        try:
+            data.decode("utf-8")
+            return count
+        except UnicodeDecodeError as error:
+            count += 1
+            data = data[error.end :]
+
+
+@given(st.lists(st.sampled_from(["a", "\n", "é", "€", "\ufffd", b"\xe2\x82", b"\xff", b"\xc3"])))
+@example(["\ufffd"])  # a replacement character the file holds is not a replacement
+@example([b"\xe2\x82", "a", b"\xe2\x82"])  # two truncated sequences
+@example([b"\xc3"])  # truncated at the end of the file
+def test_invalid_utf8_counts_each_replaced_sequence(pieces):
+    data = b"".join(p if isinstance(p, bytes) else p.encode() for p in pieces)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "f.txt"
+        path.write_bytes(data)
+        assert invalid_utf8(path) == _bad_sequences(data)
+
+
+def test_invalid_utf8_across_read_blocks(tmp_path):
+    """Sequences split between two 1 MiB reads, valid or not, count as in one piece."""
+    path = tmp_path / "big.txt"
+    for cut in (1, 2, 4):  # the file's own U+FFFD split after 1 or 2 bytes; "\xe2\x82" split
+        head = b"x" * ((1 << 20) - cut)
+        path.write_bytes(head + "\ufffd".encode() + b"\xe2\x82" + b"y")
+        assert invalid_utf8(path) == 1
 
 
 def test_markers_in_documents_are_never_executed(cli, script, tmp_path, memllm_home):

@@ -6,12 +6,13 @@ import random
 
 import numpy as np
 
-from memllm_cli.ingest.pipeline import next_context
+from memllm_cli.datasets.notes import notes
+from memllm_cli.datasets.splits import in_validation
 from memllm_cli.protocol import ReadQuery, Triple, parse_read, parse_write
 from memllm_cli.runtime import prompts
+from memllm_cli.runtime.prompts import next_context
 from memllm_cli.train import data
 from memllm_cli.train.export import permute_rows
-from memllm_cli.train.notes import notes
 from memllm_cli.train.train import Config, batches, parse_args, tokenize
 
 
@@ -87,8 +88,8 @@ def test_notes_map_the_user_to_their_name():
 
 
 def test_validation_split_is_stable():
-    assert data.in_validation("Ola Nordmann") == data.in_validation("Ola Nordmann")
-    share = sum(data.in_validation(f"doc {i}") for i in range(2000)) / 2000
+    assert in_validation("Ola Nordmann") == in_validation("Ola Nordmann")
+    share = sum(in_validation(f"doc {i}") for i in range(2000)) / 2000
     assert 0.15 < share < 0.25
 
 

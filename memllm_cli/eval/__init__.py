@@ -1,1 +1,1 @@
-"""Evaluation: extraction F1, memory QA, perplexity; and readers for the public data sets."""
+"""Evaluation: extraction F1, memory QA, perplexity and edits; data from ``memllm_cli.datasets``."""

@@ -80,6 +80,9 @@ class PRF:
         }
 
 
+EXAMPLES_KEPT = 5  # items a Tally keeps for the report
+
+
 @dataclass
 class Tally:
     """Right answers out of items, with the items kept for inspection."""
@@ -88,10 +91,10 @@ class Tally:
     total: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, ok: bool, example: dict[str, Any], keep: int = 5) -> None:
+    def add(self, ok: bool, example: dict[str, Any]) -> None:
         self.right += ok
         self.total += 1
-        if len(self.examples) < keep:
+        if len(self.examples) < EXAMPLES_KEPT:
             self.examples.append(example | {"ok": ok})
 
     def to_dict(self) -> dict[str, Any]:

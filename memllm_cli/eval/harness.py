@@ -20,7 +20,7 @@ from typing import Any
 
 from memllm_cli.eval import perplexity, qa, write
 from memllm_cli.eval.common import Progress, System, no_progress, scratch_store
-from memllm_cli.ingest.pipeline import file_sha256
+from memllm_cli.hashing import file_sha256
 from memllm_cli.protocol import PROTOCOL_VERSION
 
 PARTS = ("write", "fewrel", "qa", "notes", "perplexity", "edits")
@@ -85,7 +85,7 @@ def load_systems(cfg: EvalConfig) -> Systems:
 
 
 def _label_for(cfg: EvalConfig) -> Callable[[str], str]:
-    from memllm_cli.train.data import label_for
+    from memllm_cli.datasets.relations import label_for
 
     return lambda pid: label_for(pid, cfg.data)
 
@@ -102,7 +102,7 @@ def run(
     cfg: EvalConfig, embedder: Any, progress: Progress = no_progress, systems: Systems | None = None
 ) -> dict[str, Any]:
     """Run the parts of ``cfg`` and return the report (JSON-ready)."""
-    from memllm_cli.train import data as d
+    from memllm_cli.datasets import entityquestions, fewrel, redocred
 
     started = time.perf_counter()
     systems = systems or load_systems(cfg)
@@ -116,9 +116,9 @@ def run(
     def documents() -> list:
         """The Re-DocRED documents to evaluate, read once for write mode and perplexity:
         all of ``--split``, or the held-out side of the shared dev file."""
-        path = cfg.split or _need(root and root / d.REDOCRED, "Re-DocRED split")
+        path = cfg.split or _need(root and root / redocred.PATH, "Re-DocRED split")
         data_files[str(path)] = file_sha256(path)
-        return d.redocred_documents(root, "all" if cfg.split else "val", path)
+        return redocred.documents(root, "all" if cfg.split else "val", path)
 
     if "write" in cfg.parts:
         docs = documents()[: cfg.docs]
@@ -127,16 +127,16 @@ def run(
         }
 
     if "fewrel" in cfg.parts:
-        path = cfg.fewrel or _need(root and root / d.FEWREL, "FewRel file")
+        path = cfg.fewrel or _need(root and root / fewrel.PATH, "FewRel file")
         data_files[str(path)] = file_sha256(path)
-        items = d.fewrel_items(root, "val" if cfg.fewrel is None else "all", path)
+        items = fewrel.items(root, "val" if cfg.fewrel is None else "all", path)
         items = random.Random(cfg.seed).sample(items, min(cfg.fewrel_sentences, len(items)))
         results["fewrel"] = {s.name: write.evaluate_fewrel(s, items, progress) for s in under_test}
 
     eq_items: list[qa.QAItem] = []
     if "qa" in cfg.parts or "edits" in cfg.parts:
-        folder = cfg.questions or _need(root and root / d.ENTITYQUESTIONS, "EntityQuestions")
-        questions = d.entity_questions(root, cfg.question_split, folder)
+        folder = cfg.questions or _need(root and root / entityquestions.FOLDER, "EntityQuestions")
+        questions = entityquestions.questions(root, cfg.question_split, folder)
         for path in sorted((folder / cfg.question_split).glob("P*.json")):
             data_files[str(path)] = file_sha256(path)
         eq_items = qa.entity_question_items(questions, cfg.question_count, cfg.seed)
@@ -238,12 +238,12 @@ def _notes_part(
 
 
 def generated_notes(folder: Path, seed: int, count: int) -> tuple[Path, list[qa.QAItem]]:
-    """Invented notes (train/notes.py, an evaluation seed) and the questions they answer.
+    """Invented notes (``datasets.notes``, an evaluation seed) and the questions they answer.
 
     Only questions with one right answer in the whole file are kept (a user who
     "moved to" two cities has no single residence to ask about).
     """
-    from memllm_cli.train.notes import markdown, notes
+    from memllm_cli.datasets.notes import markdown, notes
 
     items = notes(random.Random(f"eval-{seed}"), count)
     objects: dict[tuple[str, str], set[str]] = {}

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from memllm_cli.datasets.redocred import Document
 from memllm_cli.eval.common import Progress, System, no_progress, scratch_store
-from memllm_cli.eval.redocred import Document
 from memllm_cli.protocol import ReadQuery, format_read
 from memllm_cli.store import Evidence, Store
 from memllm_cli.store.read import read

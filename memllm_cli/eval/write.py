@@ -1,12 +1,12 @@
 """Write mode: how well a model turns sentences into (subject, relation, object) facts.
 
 Re-DocRED-format documents are read sentence by sentence with the ingest pipeline's
-context (``next_context``), through ``Session.extract``, the code path ``memllm
-ingest`` runs. Scores are micro precision, recall and F1 over each document's gold
-facts: a predicted triple matches a gold one when its relation label is the gold
-label and its subject and object each name any mention of the gold entities
-(case and spacing folded). FewRel is scored the same way per sentence, though it
-labels only one fact per sentence, so its precision is a lower bound.
+context (``runtime.prompts.next_context``), through ``Session.extract``, the code
+path ``memllm ingest`` runs. Scores are micro precision, recall and F1 over each
+document's gold facts: a predicted triple matches a gold one when its relation label
+is the gold label and its subject and object each name any mention of the gold
+entities (case and spacing folded). FewRel is scored the same way per sentence,
+though it labels only one fact per sentence, so its precision is a lower bound.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from memllm_cli.datasets.redocred import Document
 from memllm_cli.eval.common import PRF, Metered, Progress, System, no_progress, scratch_store
-from memllm_cli.eval.redocred import Document
-from memllm_cli.ingest.pipeline import next_context
 from memllm_cli.protocol import ProtocolError, Triple
 from memllm_cli.runtime.loop import Session
+from memllm_cli.runtime.prompts import next_context
 from memllm_cli.store.text import norm
 
 

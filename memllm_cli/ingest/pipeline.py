@@ -27,27 +27,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from memllm_cli.errors import InvalidInputError
+from memllm_cli.hashing import file_sha256
 from memllm_cli.ingest.text import sentences
 from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
 from memllm_cli.runtime.loop import Session
+from memllm_cli.runtime.prompts import next_context
 from memllm_cli.store import Evidence, Store
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.text")
-# Short enough that a write prompt stays near 130 tokens, which is what the adapter
-# was trained on (memllm_cli/train builds its contexts with next_context too).
-CONTEXT_CHARS = 300
-_replaced: list[int] = [0]
-
-
-def _count_replacement(error: UnicodeError) -> tuple[str, int]:
-    """A decode error handler that substitutes U+FFFD and counts how often it did."""
-    assert isinstance(error, UnicodeDecodeError)
-    _replaced[0] += 1
-    return "\ufffd", error.end
-
-
-codecs.register_error("memllm-replace", _count_replacement)
+REPLACEMENT = "\ufffd"  # what the "replace" decode error handler puts for a bad sequence
 
 
 @dataclass
@@ -93,12 +82,11 @@ def discover(
     paths: Sequence[str],
     include: Sequence[str] = DEFAULT_INCLUDE,
     exclude: Sequence[str] = (),
-    stdin: IO[bytes] | None = None,
 ) -> Iterator[Document | DocumentReport]:
     """Documents named by ``paths`` (folders recursively); unreadable ones as skipped reports."""
     for raw in paths:
         if raw == "-":
-            yield _spool_stdin(stdin or sys.stdin.buffer)
+            yield _spool_stdin(sys.stdin.buffer)
             continue
         path = Path(raw).expanduser()
         if path.is_dir():
@@ -135,28 +123,31 @@ def _spool_stdin(stream: IO[bytes]) -> Document:
     return Document("stdin", "stdin", Path(spool.name), markdown=True, temporary=True)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_binary(path: Path) -> bool:
     """A NUL byte in the first 8 KiB: not text we can read."""
     with path.open("rb") as handle:
         return b"\x00" in handle.read(8192)
 
 
-def next_context(context: list[str], sentence: str, budget: int = CONTEXT_CHARS) -> list[str]:
-    """The context after ``sentence``: it grows, and past ``budget`` restarts from it.
+def invalid_utf8(path: Path) -> int:
+    """How many invalid UTF-8 sequences reading ``path`` with ``errors="replace"`` replaces.
 
-    Restarting (rather than sliding) keeps the prompt prefix stable, so llama.cpp
-    reuses its KV cache for all sentences between two restarts.
+    Each one becomes one U+FFFD; a U+FFFD the file itself holds is its three bytes
+    EF BF BD, which always decode as one (EF is never a continuation byte), so the
+    difference of the two counts is the number of replacements.
     """
-    context = [*context, sentence]
-    return context[-1:] if sum(len(s) + 1 for s in context) > budget else context
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    encoded = REPLACEMENT.encode()
+    decoded = present = 0
+    tail = b""
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            decoded += decoder.decode(block).count(REPLACEMENT)
+            window = tail + block
+            present += window.count(encoded)
+            tail = window[-(len(encoded) - 1) :]
+    decoded += decoder.decode(b"", final=True).count(REPLACEMENT)
+    return decoded - present
 
 
 class _Counted(io.TextIOWrapper):
@@ -178,7 +169,6 @@ class Ingestor:
     session: Session
     dry_run: bool = False
     code: bool = False
-    context_chars: int = CONTEXT_CHARS
     on_proposal: Callable[[dict[str, Any]], None] | None = None
     on_progress: Callable[[Progress], None] | None = None
     progress: Progress = field(default_factory=Progress)
@@ -205,7 +195,6 @@ class Ingestor:
         if previous is not None and previous[1] == sha:
             report.status, report.message = "unchanged", "already ingested"
             return report
-        _replaced[0] = 0
         if self.dry_run:
             report.status = "dry-run"
             self._read(doc, sha, report, previous=None, source_id=None)
@@ -217,8 +206,8 @@ class Ingestor:
                     report.retracted = len(self.store.retract_unstated(doc.uri, kept))
         if report.sentences == 0 and report.status != "skipped":
             report.status, report.message = "empty", "no text"
-        if _replaced[0]:
-            report.message = f"invalid UTF-8: {_replaced[0]} byte sequence(s) replaced"
+        if replaced := invalid_utf8(doc.path):
+            report.message = f"invalid UTF-8: {replaced} byte sequence(s) replaced"
         report.seconds = time.perf_counter() - started
         return report
 
@@ -240,7 +229,7 @@ class Ingestor:
         size = max(doc.path.stat().st_size, 1)
         self.progress.document = doc.name
         with doc.path.open("rb") as raw:
-            stream = _Counted(raw, encoding="utf-8", errors="memllm-replace", newline=None)
+            stream = _Counted(raw, encoding="utf-8", errors="replace", newline=None)
             for position, sentence in enumerate(
                 sentences(stream, markdown=doc.markdown, code=self.code)
             ):
@@ -268,7 +257,7 @@ class Ingestor:
                     triples = self._extract(sentence.text, " ".join(context), report)
                 for subject, relation, obj in triples:
                     self._store(subject, relation, obj, evidence, report, kept)
-                context = next_context(context, sentence.text, self.context_chars)
+                context = next_context(context, sentence.text)
                 self.progress.sentences += 1
                 self.progress.fraction = min(stream.chars / size, 1.0)
                 if self.on_progress is not None:

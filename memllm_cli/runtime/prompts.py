@@ -1,10 +1,11 @@
 """Prompts for read mode (answering) and write mode (extracting), in ChatML.
 
 SmolLM2-Instruct and most small instruct models speak ChatML. The finetuned
-adapter is trained on exactly these builders (memllm_cli/train imports them), so
-the runtime and the training data cannot drift apart. In prompted mode (a model
-without our adapter) a few worked examples show the call format; the grammar
-does the rest.
+adapter is trained on exactly these builders and on the write-mode context policy
+(``next_context``): memllm_cli/train imports them, as ingest and the evaluation do,
+so the runtime and the training data cannot drift apart. In prompted mode (a model
+without our adapter) a few worked examples show the call format; the grammar does
+the rest.
 """
 
 from __future__ import annotations
@@ -108,6 +109,22 @@ def read_prompt(
         messages += [("user", neutralise_text(user)), ("assistant", neutralise_text(answer))]
     messages.append(("user", neutralise_text(question)))
     return chatml(messages)
+
+
+# Short enough that a write prompt stays near 130 tokens, which is what the adapter
+# was trained on: ingest, the training data and the evaluation all build the write
+# context with ``next_context``.
+CONTEXT_CHARS = 300
+
+
+def next_context(context: list[str], sentence: str, budget: int = CONTEXT_CHARS) -> list[str]:
+    """The context after ``sentence``: it grows, and past ``budget`` restarts from it.
+
+    Restarting (rather than sliding) keeps the prompt prefix stable, so llama.cpp
+    reuses its KV cache for all sentences between two restarts.
+    """
+    context = [*context, sentence]
+    return context[-1:] if sum(len(s) + 1 for s in context) > budget else context
 
 
 def write_prompt(context: str, sentence: str, *, me: str = "me", prompted: bool = True) -> str:

@@ -1,4 +1,4 @@
-"""Training and evaluation examples, built from the public data sets in ``--data``.
+"""Training examples, built from the public data sets in ``--data``.
 
 Every call in every example comes from the protocol module and every prompt from
 ``runtime.prompts``, so what the adapter learns is exactly what the runtime sends
@@ -6,28 +6,26 @@ and parses. An example is a prompt plus the assistant's reply in segments; the l
 falls only on the segments the model must produce (calls and answers), never on
 the prompt or on the results the memory appends.
 
-Sources (formats in ../shared/data/README.md):
+Sources (read in ``memllm_cli.datasets``, the training side of each split):
 - write mode: Re-DocRED documents, one example per sentence with the same growing
-  context the ingest pipeline uses, empty writes kept; FewRel single sentences;
+  context the ingest pipeline uses (``prompts.next_context``), empty writes kept;
+  FewRel single sentences;
 - read mode: EntityQuestions questions -> read call -> results -> short answer,
   with several answers, distractors and empty (rolled back) reads;
-- personal notes: ``notes.py``'s first-person notes and questions.
+- personal notes: ``datasets.notes``' first-person notes and questions.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
-from memllm_cli.eval.redocred import Document
-from memllm_cli.eval.redocred import load as load_redocred
-from memllm_cli.ingest.pipeline import next_context
+from memllm_cli.datasets.entityquestions import Question
+from memllm_cli.datasets.fewrel import FewRelItem
+from memllm_cli.datasets.redocred import Document
+from memllm_cli.datasets.relations import label_for
 from memllm_cli.protocol import (
     MAX_TRIPLES_PER_WRITE,
     ReadQuery,
@@ -37,11 +35,6 @@ from memllm_cli.protocol import (
     read_opening,
 )
 from memllm_cli.runtime import prompts
-
-REDOCRED = "re-docred/dev_revised.json"
-FEWREL = "fewrel/val_wiki.json"
-ENTITYQUESTIONS = "entityquestions"
-WIKIDATA_LABELS = "relations/memllm_wikidata_props_en.json"
 
 
 @dataclass(frozen=True)
@@ -58,35 +51,6 @@ class Example:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "prompt": self.prompt, "reply": [list(s) for s in self.reply]}
-
-
-@cache
-def relation_labels() -> dict[str, str]:
-    """P-id -> English label, as the store seeds them."""
-    from memllm_cli.store.migrations import seed_relations
-
-    return {r["pid"]: r["label"] for r in seed_relations()}
-
-
-def label_for(pid: str, data: Path | None) -> str:
-    """The English label of ``pid``: the store's own, else Wikidata's, else the P-id."""
-    labels = relation_labels()
-    if pid in labels:
-        return labels[pid]
-    if data is not None and (Path(data) / WIKIDATA_LABELS).is_file():
-        return _wikidata_labels(str(data)).get(pid, pid)
-    return pid
-
-
-@cache
-def _wikidata_labels(data: str) -> dict[str, str]:
-    return json.loads((Path(data) / WIKIDATA_LABELS).read_text(encoding="utf-8"))
-
-
-def in_validation(key: str, fraction: float = 0.2) -> bool:
-    """A stable split by name: the same document is held out on every machine and run."""
-    digest = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
-    return digest / 0xFFFFFFFF < fraction
 
 
 def write_example(
@@ -108,14 +72,13 @@ def read_example(
     queries: Sequence[ReadQuery],
     results: Sequence[str],
     answer: str,
-    me: str = "me",
 ) -> Example:
     """Read mode: question -> call (trained) -> results (given) -> answer (trained).
 
     With no results the runtime rolls the call back and forbids another, so the
     example is just the answer the model must then give, with no call at all.
     """
-    prompt = prompts.read_prompt(question, me=me, prompted=False)
+    prompt = prompts.read_prompt(question, prompted=False)
     if not results:
         return Example(kind, prompt, ((answer + prompts.IM_END, True),))
     return Example(
@@ -158,7 +121,7 @@ def stated_at(doc: Document, head: int, tail: int, evidence: Sequence[int]) -> i
     return max(first)
 
 
-def document_triples(doc: Document, data: Path) -> dict[int, list[Triple]]:
+def document_triples(doc: Document, data: Path | None) -> dict[int, list[Triple]]:
     """Each sentence's facts, named as ``_name`` chooses."""
     by_sentence: dict[int, list[Triple]] = {}
     for label in doc.labels:
@@ -171,59 +134,17 @@ def document_triples(doc: Document, data: Path) -> dict[int, list[Triple]]:
     return by_sentence
 
 
-def redocred_documents(data: Path, split: str, path: Path | None = None) -> list[Document]:
-    """Re-DocRED documents of ``split`` ("train", "val" or "all"), split by title."""
-    docs = list(load_redocred(path or data / REDOCRED))
-    if split == "all":
-        return docs
-    held_out = split == "val"
-    return [d for d in docs if in_validation(d.title) == held_out]
-
-
-def redocred_write(docs: Sequence[Document], data: Path) -> Iterator[Example]:
+def redocred_write(docs: Sequence[Document], data: Path | None) -> Iterator[Example]:
     """One write example per sentence, with the ingest pipeline's context."""
     for doc in docs:
         by_sentence = document_triples(doc, data)
         context: list[str] = []
         for i, sentence in enumerate(doc.sentences):
             yield write_example("redocred", " ".join(context), sentence, by_sentence.get(i, []))
-            context = next_context(context, sentence)
+            context = prompts.next_context(context, sentence)
 
 
 # -- FewRel: write mode ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FewRelItem:
-    sentence: str
-    head: str
-    relation: str  # English label
-    tail: str
-
-
-def fewrel_items(data: Path | None, split: str, path: Path | None = None) -> list[FewRelItem]:
-    """FewRel sentences of ``split`` ("train", "val" or "all", by sentence), detokenised,
-    with head and tail as the sentence spells them."""
-    from memllm_cli.eval.redocred import detokenize
-
-    path = path or data / FEWREL
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    names = path.parent / "pid2name.json"  # FewRel ships its own labels beside the data
-    fewrel_labels = json.loads(names.read_text(encoding="utf-8")) if names.is_file() else {}
-    items = []
-    for pid, instances in raw.items():
-        label = label_for(pid, data)
-        if label == pid and pid in fewrel_labels:
-            label = fewrel_labels[pid][0]
-        for inst in instances:
-            text, spans = detokenize(inst["tokens"])
-
-            def span(indices: list[int], text: str = text, spans: list = spans) -> str:
-                return text[spans[indices[0]][0] : spans[indices[-1]][1]]
-
-            if split == "all" or in_validation(text) == (split == "val"):
-                items.append(FewRelItem(text, span(inst["h"][2][0]), label, span(inst["t"][2][0])))
-    return items
 
 
 def fewrel_write(items: Sequence[FewRelItem]) -> Iterator[Example]:
@@ -234,39 +155,6 @@ def fewrel_write(items: Sequence[FewRelItem]) -> Iterator[Example]:
 
 
 # -- EntityQuestions: read mode -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Question:
-    question: str
-    subject: str
-    relation: str  # English label
-    answers: tuple[str, ...]
-
-
-def _template_regex(template: str) -> re.Pattern[str]:
-    before, after = template.split("[X]")
-    return re.compile(re.escape(before) + "(.+?)" + re.escape(after) + "$")
-
-
-def entity_questions(
-    data: Path | None, split: str = "train", root: Path | None = None
-) -> list[Question]:
-    """EntityQuestions of ``split``, the subject recovered from its relation's template."""
-    root = root or data / ENTITYQUESTIONS
-    templates = json.loads((root / "relation_query_templates.json").read_text(encoding="utf-8"))
-    questions = []
-    for path in sorted((root / split).glob("P*.json")):
-        pid = path.name.split(".")[0]
-        pattern = _template_regex(templates[pid])
-        label = label_for(pid, data)
-        for item in json.loads(path.read_text(encoding="utf-8")):
-            match = pattern.match(item["question"])
-            if match and item["answers"]:
-                questions.append(
-                    Question(item["question"], match.group(1), label, tuple(item["answers"]))
-                )
-    return questions
 
 
 def answer_sentence(objects: Sequence[str]) -> str:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from memllm_cli.ingest.pipeline import file_sha256
+from memllm_cli.hashing import file_sha256
 from memllm_cli.protocol import PROTOCOL_VERSION
 
 GGUF_NAMES = {

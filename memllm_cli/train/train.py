@@ -69,23 +69,24 @@ class Config:
 
 def build_examples(cfg: Config) -> list:
     """The training mix, deterministic from ``cfg.seed``."""
+    from memllm_cli.datasets import entityquestions, fewrel, redocred
+    from memllm_cli.datasets.notes import notes
     from memllm_cli.train import data as d
-    from memllm_cli.train.notes import notes
 
     rng = random.Random(cfg.seed)
     root = Path(cfg.data)
     examples = []
 
-    writes = list(d.redocred_write(d.redocred_documents(root, "train"), root))
+    writes = list(d.redocred_write(redocred.documents(root, "train"), root))
     facts = [e for e in writes if not d.is_empty_write(e)]
     empty = [e for e in writes if d.is_empty_write(e)]
     empty = rng.sample(empty, int(len(empty) * cfg.redocred_empty_keep))
     pool = facts + empty
     examples += rng.sample(pool, min(cfg.redocred_sentences, len(pool)))
 
-    examples += d.fewrel_write(rng.sample(d.fewrel_items(root, "train"), cfg.fewrel))
+    examples += d.fewrel_write(rng.sample(fewrel.items(root, "train"), cfg.fewrel))
 
-    questions = d.entity_questions(root, "train")
+    questions = entityquestions.questions(root, "train")
     examples += d.question_reads(rng.sample(questions, cfg.questions), rng, cfg.empty_reads)
 
     def me_name() -> str:

@@ -2,7 +2,8 @@
 
 Re-DocRED stores sentences as token lists (``"( born 13 March 1963 in Mediaș , ..."``).
 The model reads prose, so the training data, the evaluation and the benchmarks all
-detokenise the same way, here, and keep the spans to map entity mentions into the text.
+detokenise the same way, here (FewRel too), and keep the spans to map entity mentions
+into the text. ``documents`` reads the training or held-out side of a split.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from memllm_cli.datasets.splits import in_split
+
+PATH = "re-docred/dev_revised.json"
 NO_SPACE_BEFORE = {
     ",",
     ".",
@@ -66,8 +70,7 @@ def detokenize(tokens: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
 class Mention:
     name: str
     sentence: int
-    start: int  # token index in the sentence
-    end: int
+    start: int  # index of its first token in the sentence
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def load(path: str | Path) -> Iterator[Document]:
             # The name as the detokenised sentence spells it, not Re-DocRED's token join.
             text, spans = texts[m["sent_id"]]
             start, end = m["pos"]
-            return Mention(text[spans[start][0] : spans[end - 1][1]], m["sent_id"], start, end)
+            return Mention(text[spans[start][0] : spans[end - 1][1]], m["sent_id"], start)
 
         entities = tuple(tuple(mention(m) for m in mentions) for mentions in raw["vertexSet"])
         labels = tuple(
@@ -104,3 +107,8 @@ def load(path: str | Path) -> Iterator[Document]:
             for lab in raw.get("labels", ())
         )
         yield Document(raw["title"], sentences, entities, labels)
+
+
+def documents(data: Path | None, split: str, path: Path | None = None) -> list[Document]:
+    """Re-DocRED documents of ``split`` ("train", "val" or "all"), split by title."""
+    return [d for d in load(path or data / PATH) if in_split(d.title, split)]

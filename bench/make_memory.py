@@ -40,7 +40,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from memllm_cli.embed import get_embedder
-from memllm_cli.store.store import FACT_COLUMNS, Store
+from memllm_cli.store.facts import FACT_COLUMNS
+from memllm_cli.store.store import Store
 from memllm_cli.store.text import norm, now
 
 OUT = Path(__file__).resolve().parent / "out"

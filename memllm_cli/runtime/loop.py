@@ -129,11 +129,7 @@ class Session:
         """Prompted mode: only names and relations the memory holds; else any field."""
         if not self.model.prompted:
             return read_grammar()
-        relations = [r.label for r in self.store.relations() if r.facts]
-        names = self.store.conn.execute(
-            "SELECT name FROM names ORDER BY id LIMIT ?", (MAX_GRAMMAR_NAMES + 1,)
-        ).fetchall()
-        allowed = [n[0] for n in names] if len(names) <= MAX_GRAMMAR_NAMES else None
+        relations, allowed = self.store.grammar_vocabulary(MAX_GRAMMAR_NAMES)
         return read_grammar(relations or None, allowed)
 
     def _run_queries(self, queries: list[ReadQuery], answer: Answer) -> list[str]:

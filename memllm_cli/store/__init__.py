@@ -1,4 +1,19 @@
-"""The fact memory: SQLite + sqlite-vec + FTS5, with migrations, an op log and MemLLM reads."""
+"""The fact memory: SQLite + sqlite-vec + FTS5 behind one facade, :class:`Store`.
+
+Each concept has one module that owns its SQL:
+
+- ``store.py``: the facade, over one connection; the only entry point from outside.
+- ``names.py``: entities, their names and aliases; relations and their labels.
+- ``facts.py`` (with ``filters.py``): facts, their lifecycle, listing and detail.
+- ``oplog.py`` (with ``undo.py``): batches, the op log, history and undo.
+- ``documents.py``: sources, evidence, ingested document versions and sentences.
+- ``vectors.py``: the embedding cache, the sqlite-vec index, nearest names and labels.
+- ``db.py`` and ``migrations.py``: the SQLite binding and the schema's history.
+- ``models.py`` and ``text.py``: the dataclasses handed out, and name helpers.
+
+Built on those: ``read.py`` (MemLLM reads), ``search.py`` (``facts search``),
+``doctor.py`` (health checks) and ``transfer.py`` (export and import).
+"""
 
 from memllm_cli.store.models import Evidence, Fact, FactFilter, ReadAnswer, WriteResult
 from memllm_cli.store.store import Store

@@ -1,4 +1,8 @@
-"""``memllm doctor``: check a memory's health and repair what is safe to repair."""
+"""``memllm doctor``: check a memory's health and repair what is safe to repair.
+
+The checks ask the facade (the file as a whole) and the components (what each
+owns); this module only judges the answers.
+"""
 
 from __future__ import annotations
 
@@ -35,19 +39,10 @@ def _warning_if(check: str, count: int, detail: str, examples: list[str] | None 
     return Finding(check, "warning" if count else "ok", count, detail, examples or [])
 
 
-def _orphans(store: Store) -> list[tuple[int, str]]:
-    """Entities no fact mentions."""
-    return store.conn.execute(
-        "SELECT e.id, e.name FROM entities e WHERE NOT EXISTS (SELECT 1 FROM facts f "
-        "WHERE f.subject_id = e.id OR f.object_id = e.id)"
-    ).fetchall()
-
-
 def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
     """Run every check. ``embedder_id`` is the configured model, compared without loading it."""
-    conn = store.conn
     findings = []
-    problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    problems = store.integrity_check()
     ok = problems == ["ok"]
     findings.append(
         Finding(
@@ -58,7 +53,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             [] if ok else problems[:5],
         )
     )
-    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    broken = store.foreign_key_check()
     findings.append(
         Finding(
             "foreign keys",
@@ -68,7 +63,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             [str(tuple(r)) for r in broken[:5]],
         )
     )
-    model = store.meta("embedding_model")
+    model = store.vectors.meta("embedding_model")
     if model is None:
         findings.append(Finding("embedding model", "info", 0, "no vectors yet"))
     elif embedder_id is not None and model != embedder_id:
@@ -82,7 +77,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
         )
     else:
         findings.append(Finding("embedding model", "ok", 0, model))
-    orphans = _orphans(store)
+    orphans = store.names.orphans()
     findings.append(
         _warning_if(
             "orphan entities",
@@ -91,15 +86,12 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             [f"{r[0]}: {r[1]}" for r in orphans[:5]],
         )
     )
-    unsourced = conn.execute(
-        "SELECT count(*) FROM facts f WHERE NOT EXISTS "
-        "(SELECT 1 FROM provenance p WHERE p.fact_id = f.id)"
-    ).fetchone()[0]
+    unsourced = store.documents.count_unsourced()
     findings.append(
         _warning_if("facts without evidence", unsourced, "facts with no provenance row")
     )
     groups: dict[str, list[str]] = defaultdict(list)
-    for (name,) in conn.execute("SELECT name FROM names"):
+    for name in store.names.all_names():
         groups[_loose(name)].append(name)
     dupes = [names for key, names in groups.items() if key and len(names) > 1]
     findings.append(
@@ -110,11 +102,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             [" | ".join(names) for names in dupes[:5]],
         )
     )
-    conflicts = conn.execute(
-        "SELECT s.name, r.label, count(*) FROM facts f JOIN relations r ON r.id = f.relation_id "
-        "JOIN entities s ON s.id = f.subject_id WHERE f.status = 'current' "
-        "AND r.cardinality = 'one' GROUP BY f.subject_id, f.relation_id HAVING count(*) > 1"
-    ).fetchall()
+    conflicts = store.names.one_valued_conflicts()
     findings.append(
         _warning_if(
             "one-valued conflicts",
@@ -123,7 +111,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             [f"{r[0]} >> {r[1]}: {r[2]}" for r in conflicts[:5]],
         )
     )
-    pending = store.pending_vectors()
+    pending = store.vectors.pending()
     findings.append(
         Finding(
             "pending vectors",
@@ -138,7 +126,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
 def fix(store: Store) -> int:
     """Remove orphan entities; return how many. Safe: nothing refers to them."""
     with store.batch("doctor", "doctor --fix"):
-        orphans = _orphans(store)
+        orphans = store.names.orphans()
         for entity_id, _ in orphans:
-            store.delete_entity(entity_id)
+            store.names.delete_entity(entity_id)
     return len(orphans)

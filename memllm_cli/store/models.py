@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Origin = Literal["document", "chat", "manual"]
-Status = Literal["current", "superseded", "retracted", "deleted"]
-Cardinality = Literal["one", "many"]
+from memllm_cli.errors import InvalidInputError
 
 ORIGINS: tuple[str, ...] = ("document", "chat", "manual")
 STATUSES: tuple[str, ...] = ("current", "superseded", "retracted", "deleted")
@@ -56,6 +54,14 @@ class Evidence:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> Evidence:
+        """Evidence from its exported form; unknown keys are an error, not ignored."""
+        unknown = set(item) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidInputError(f"unknown evidence field(s): {', '.join(sorted(unknown))}")
+        return cls(**item)
+
 
 @dataclass(frozen=True)
 class Relation:
@@ -91,9 +97,18 @@ class WriteResult:
     """What one write did: the fact as stored and the facts it superseded."""
 
     fact: Fact
-    action: Literal["added", "restated", "revived", "unchanged"]
+    action: Literal["added", "restated", "revived"]
     superseded: list[Fact] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """What one undo did: the undo's own batch and how many ops it reversed."""
+
+    batch_id: int
+    undone_ops: int
+    description: str
 
 
 @dataclass(frozen=True)

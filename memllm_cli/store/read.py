@@ -8,15 +8,18 @@ distances is within ``tau_mean``. Answers are ranked by that mean, at most
 ``max_results``. The thresholds are calibrated for all-MiniLM-L6-v2 cosine
 distances (not the paper's Contriever values): see ``scripts/calibration.md`` and
 ``scripts/calibrate_thresholds.py``.
+
+This module holds the semantics only: lookups go one way, to the store's
+components (names for exact ids, vectors for near ones, the fact table to score).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from memllm_cli.embed import Embedder
-from memllm_cli.protocol import ReadQuery
+from memllm_cli.protocol import ProtocolError, ReadQuery
+from memllm_cli.store.facts import FactTable
 from memllm_cli.store.models import ReadAnswer
 from memllm_cli.store.store import Store
 
@@ -59,36 +62,38 @@ def read(
     """Ranked answers to one read query. Without an embedder, only exact matches answer."""
     config = config or config_for(embedder)
     name = query.subject if query.subject is not None else query.object
-    assert name is not None
-    exact_entities = [(e, 0.0) for e in store.entity_ids(name)]
-    exact_relations = [(r, 0.0) for r in store.relation_ids(query.relation)]
-    answers = _answers(store, query, exact_entities, exact_relations, config)
+    if name is None:
+        raise ProtocolError("a read query names exactly one of subject and object")
+    names, vectors, facts = store.names, store.vectors, store.fact_table
+    exact_entities = [(e, 0.0) for e in names.entity_ids(name)]
+    exact_relations = [(r, 0.0) for r in names.relation_ids(query.relation)]
+    answers = _answers(facts, query, exact_entities, exact_relations, config)
     if answers or embedder is None:
         return answers
-    store.index_pending(embedder)
-    name_vector, relation_vector = store.embed(embedder, [name, query.relation])
+    vectors.index_pending(embedder)
+    name_vector, relation_vector = vectors.embed(embedder, [name, query.relation])
 
     def fuzzy_entities() -> list[tuple[int, float]]:
-        return store.similar_names(name_vector, k=config.k_entity, max_distance=config.tau_entity)
+        return vectors.similar_names(name_vector, k=config.k_entity, max_distance=config.tau_entity)
 
-    fuzzy_relations = store.similar_relations(
+    fuzzy_relations = vectors.similar_relations(
         relation_vector, k=config.k_relation, max_distance=config.tau_relation
     )
     # Keep whichever side matched exactly; widen only the side that did not (the name
     # search is the costly one, so it runs only when needed)...
     if exact_entities:
-        answers = _answers(store, query, exact_entities, exact_relations or fuzzy_relations, config)
+        answers = _answers(facts, query, exact_entities, exact_relations or fuzzy_relations, config)
         if answers:
             return answers
         near_names = fuzzy_entities()
     else:
         near_names = fuzzy_entities()
-        answers = _answers(store, query, near_names, exact_relations or fuzzy_relations, config)
+        answers = _answers(facts, query, near_names, exact_relations or fuzzy_relations, config)
         if answers:
             return answers
     # ...and when exact matches still give nothing, widen both.
     return _answers(
-        store,
+        facts,
         query,
         _merge(exact_entities, near_names),
         _merge(exact_relations, fuzzy_relations),
@@ -105,35 +110,22 @@ def _merge(
 
 
 def _answers(
-    store: Store,
+    facts: FactTable,
     query: ReadQuery,
     entities: list[tuple[int, float]],
     relations: list[tuple[int, float]],
     config: ReadConfig,
 ) -> list[ReadAnswer]:
+    """The best-scored fact for each distinct answer, best first, at most ``max_results``."""
     if not entities or not relations:
         return []
-    known, answer = (
-        ("subject_id", "object_id") if query.asks_for == "object" else ("object_id", "subject_id")
+    rows = facts.scored(
+        query.asks_for,
+        entities,
+        relations,
+        max_mean=config.tau_mean,
+        limit=config.max_results * 4,
     )
-    # Score, filter, order and cut in SQL: a common object can have thousands of facts.
-    rows = store.conn.execute(
-        "WITH e(id, d) AS (SELECT CAST(key AS INTEGER), value FROM json_each(?)), "
-        "r(id, d) AS (SELECT CAST(key AS INTEGER), value FROM json_each(?)) "
-        f"SELECT f.id, (e.d + r.d) / 2.0 AS score, a.name, s.name, rel.label, o.name "
-        f"FROM facts f JOIN e ON e.id = f.{known} JOIN r ON r.id = f.relation_id "
-        f"JOIN entities a ON a.id = f.{answer} "
-        "JOIN entities s ON s.id = f.subject_id "
-        "JOIN relations rel ON rel.id = f.relation_id "
-        "JOIN entities o ON o.id = f.object_id "
-        "WHERE f.status = 'current' AND score <= ? ORDER BY score, f.id LIMIT ?",
-        (
-            json.dumps(dict(entities)),
-            json.dumps(dict(relations)),
-            config.tau_mean,
-            config.max_results * 4,
-        ),
-    ).fetchall()
     best: dict[str, ReadAnswer] = {}
     for fact_id, score, answer_name, s, r, o in rows:
         best.setdefault(answer_name, ReadAnswer(answer_name, fact_id, round(score, 6), s, r, o))

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from memllm_cli.errors import InvalidInputError, MemllmError
 from memllm_cli.store.models import Evidence, FactFilter
-from memllm_cli.store.store import Store, evidence_from_dict
+from memllm_cli.store.store import Store
 from memllm_cli.store.text import parse_time
 
 FIELDS = (
@@ -157,6 +157,39 @@ def _validate(record: dict[str, Any]) -> None:
         raise InvalidInputError("'superseded_by' must be an object with subject, relation, object")
 
 
+def _import_one(
+    store: Store, record: dict[str, Any] | str, documents: bool, begun: set[tuple[str, str]]
+) -> tuple[tuple[int, dict[str, str]] | None, list[str]]:
+    """Write one record; return the link its successor still needs (or None) and its warnings.
+
+    A restored record's ``superseded_by`` names a fact that may come later in the
+    stream, so :func:`import_records` links the two once every record is in.
+    """
+    if isinstance(record, str):
+        raise InvalidInputError(record)
+    _validate(record)
+    if "status" in record:
+        fact = store.fact_table.restore({**record, "superseded_by": None})
+        successor = record.get("superseded_by")
+        return ((fact.id, successor) if successor else None), []
+    evidence = [Evidence.from_dict(e) for e in record.get("evidence") or []]
+    for item in evidence if documents else []:
+        version = (item.uri or "", item.sha256 or "")
+        if item.source_kind == "document" and all(version) and version not in begun:
+            store.begin_document(*version)
+            begun.add(version)
+    valid_from = record.get("valid_from")
+    for item in evidence or [Evidence(origin=record.get("origin", "manual"))]:
+        result = store.add_fact(
+            record["subject"],
+            record["relation"],
+            record["object"],
+            item,
+            valid_from=parse_time(valid_from) if valid_from else None,
+        )
+    return None, result.warnings
+
+
 def import_records(
     store: Store,
     records: Iterable[tuple[int, dict[str, Any] | str]],
@@ -176,40 +209,18 @@ def import_records(
     begun: set[tuple[str, str]] = set()
     with store.batch("import", description):
         for number, record in records:
-            store.conn.execute("SAVEPOINT record")
             try:
-                if isinstance(record, str):
-                    raise InvalidInputError(record)
-                _validate(record)
-                if "status" in record:
-                    fact = store.restore_fact({**record, "superseded_by": None})
-                    if record.get("superseded_by"):
-                        links.append((number, fact.id, record["superseded_by"]))
-                else:
-                    evidence = [evidence_from_dict(e) for e in record.get("evidence") or []]
-                    for item in evidence if documents else []:
-                        version = (item.uri or "", item.sha256 or "")
-                        if item.source_kind == "document" and all(version) and version not in begun:
-                            store.begin_document(*version)
-                            begun.add(version)
-                    valid_from = record.get("valid_from")
-                    for item in evidence or [Evidence(origin=record.get("origin", "manual"))]:
-                        result = store.add_fact(
-                            record["subject"],
-                            record["relation"],
-                            record["object"],
-                            item,
-                            valid_from=parse_time(valid_from) if valid_from else None,
-                        )
-                    report.warnings += [f"line {number}: {w}" for w in result.warnings]
-                store.conn.execute("RELEASE record")
-                report.imported += 1
+                with store.savepoint():
+                    link, warnings = _import_one(store, record, documents, begun)
             except (MemllmError, TypeError) as exc:
-                store.conn.execute("ROLLBACK TO record")
-                store.conn.execute("RELEASE record")
                 if not skip_bad:
                     raise InvalidInputError(f"line {number}: {exc}") from None
                 report.skipped.append((number, str(exc)))
+                continue
+            if link is not None:
+                links.append((number, *link))
+            report.warnings += [f"line {number}: {w}" for w in warnings]
+            report.imported += 1
         for number, fact_id, successor in links:
             by = store.fact_id_of(successor["subject"], successor["relation"], successor["object"])
             if by is None:
@@ -218,7 +229,7 @@ def import_records(
                     raise InvalidInputError(f"line {number}: {message}")
                 report.skipped.append((number, message))
                 continue
-            store.set_superseded_by(fact_id, by)
+            store.fact_table.set_superseded_by(fact_id, by)
     return report
 
 

@@ -1,0 +1,180 @@
+"""Documents and sentences: where facts were stated, and which version of a file was read.
+
+Every statement of a fact is a provenance row (its evidence): the origin, the
+source (a document or chat version, by uri and sha256), the sentence and its
+lines. An ingested document version remembers its sentences (segments), so the
+next version is read only where it changed and the facts only the old text stated
+can be retracted. This module owns the ``sources``, ``provenance`` and
+``segments`` tables and the sentence keyword index.
+"""
+
+from __future__ import annotations
+
+from memllm_cli.errors import InvalidInputError
+from memllm_cli.store import db
+from memllm_cli.store.models import Evidence
+from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.text import now
+
+
+class Documents:
+    """Sources, the evidence that cites them, and the sentences of ingested versions."""
+
+    def __init__(self, conn: db.Connection, oplog: OpLog) -> None:
+        self._conn = conn
+        self._oplog = oplog
+
+    # -- evidence -------------------------------------------------------------------------------
+
+    def source(
+        self, kind: str, uri: str | None, sha256: str | None, created_at: str | None = None
+    ) -> int:
+        """The id of this version of a document or chat, recorded if it is new."""
+        if kind not in ("document", "chat"):
+            raise InvalidInputError(f"unknown source kind {kind!r}")
+        if not uri or not sha256:
+            raise InvalidInputError("a document or chat source needs a uri and a sha256")
+        row = self._conn.execute(
+            "SELECT id FROM sources WHERE uri = ? AND sha256 = ?", (uri, sha256)
+        ).fetchone()
+        if row is not None:
+            return row[0]
+        return self._conn.execute(
+            "INSERT INTO sources (kind, uri, sha256, created_at) VALUES (?, ?, ?, ?)",
+            (kind, uri, sha256, created_at or now()),
+        ).lastrowid
+
+    def add_evidence(self, fact_id: int, evidence: Evidence) -> None:
+        """Record one statement of the fact, in the current batch."""
+        batch_id = self._oplog.current()
+        source_id = None
+        if evidence.source_kind is not None:
+            source_id = self.source(
+                evidence.source_kind, evidence.uri, evidence.sha256, evidence.created_at
+            )
+        self._conn.execute(
+            "INSERT INTO provenance (fact_id, batch_id, origin, source_id, sentence, line_start, "
+            "line_end, extractor, protocol_version, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                fact_id,
+                batch_id,
+                evidence.origin,
+                source_id,
+                evidence.sentence,
+                evidence.line_start,
+                evidence.line_end,
+                evidence.extractor,
+                evidence.protocol_version,
+                evidence.created_at or now(),
+            ),
+        )
+
+    def evidence(self, fact_id: int) -> list[Evidence]:
+        """Every statement of the fact, oldest first."""
+        rows = self._conn.execute(
+            "SELECT p.origin, src.kind, src.uri, src.sha256, p.sentence, p.line_start, "
+            "p.line_end, p.extractor, p.protocol_version, p.created_at "
+            "FROM provenance p LEFT JOIN sources src ON src.id = p.source_id "
+            "WHERE p.fact_id = ? ORDER BY p.id",
+            (fact_id,),
+        )
+        return [Evidence(*row) for row in rows]
+
+    def drop_evidence(self, batch_id: int, fact_id: int) -> None:
+        """Forget what the batch stated about the fact (undo)."""
+        self._conn.execute(
+            "DELETE FROM provenance WHERE batch_id = ? AND fact_id = ?", (batch_id, fact_id)
+        )
+
+    def count_unsourced(self) -> int:
+        """Facts with no provenance row."""
+        return self._conn.execute(
+            "SELECT count(*) FROM facts f WHERE NOT EXISTS "
+            "(SELECT 1 FROM provenance p WHERE p.fact_id = f.id)"
+        ).fetchone()[0]
+
+    def keyword_facts(self, match: str, include_all: bool, limit: int) -> list[int]:
+        """Facts whose evidence sentences match the FTS5 query ``match``, best first."""
+        status = "" if include_all else " AND f.status = 'current'"
+        rows = self._conn.execute(
+            "SELECT DISTINCT p.fact_id FROM sentences_fts JOIN provenance p "
+            "ON p.id = sentences_fts.rowid JOIN facts f ON f.id = p.fact_id "
+            f"WHERE sentences_fts MATCH ?{status} ORDER BY bm25(sentences_fts) LIMIT ?",
+            (match, limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- document versions ----------------------------------------------------------------------
+
+    def ingested_version(self, uri: str) -> tuple[int, str] | None:
+        """(source id, sha256) of the latest ingested version of the document at ``uri``."""
+        row = self._conn.execute(
+            "SELECT id, sha256 FROM sources WHERE uri = ? AND ingested_at IS NOT NULL "
+            "ORDER BY ingested_at DESC, id DESC LIMIT 1",
+            (uri,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def begin(self, uri: str, sha256: str) -> int:
+        """Mark this version of ``uri`` ingested by the current batch; return its source id."""
+        source_id = self.source("document", uri, sha256)
+        self._conn.execute("DELETE FROM segments WHERE source_id = ?", (source_id,))
+        self._conn.execute(
+            "UPDATE sources SET ingested_at = ?, ingest_batch = ? WHERE id = ?",
+            (now(), self._oplog.current(), source_id),
+        )
+        return source_id
+
+    def forget_ingest(self, batch_id: int) -> None:
+        """Leave the document versions the batch ingested un-ingested again (undo)."""
+        self._conn.execute(
+            "DELETE FROM segments WHERE source_id IN "
+            "(SELECT id FROM sources WHERE ingest_batch = ?)",
+            (batch_id,),
+        )
+        self._conn.execute(
+            "UPDATE sources SET ingested_at = NULL, ingest_batch = NULL WHERE ingest_batch = ?",
+            (batch_id,),
+        )
+
+    def add_segment(
+        self, source_id: int, position: int, sentence_sha256: str, line_start: int, line_end: int
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO segments (source_id, position, sentence_sha256, line_start, line_end) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (source_id, position, sentence_sha256, line_start, line_end),
+        )
+
+    def stated_by(self, source_id: int) -> list[tuple[str, int]]:
+        """(sentence, fact id) for every current fact this document version states."""
+        rows = self._conn.execute(
+            "SELECT p.sentence, p.fact_id FROM provenance p JOIN facts f ON f.id = p.fact_id "
+            "WHERE p.source_id = ? AND f.status = 'current' ORDER BY p.id",
+            (source_id,),
+        ).fetchall()
+        return [(sentence or "", fact_id) for sentence, fact_id in rows]
+
+    def only_stated_by(self, uri: str, kept: set[int]) -> list[int]:
+        """Current facts that only the document at ``uri`` stated and ``kept`` lacks.
+
+        A fact also stated by hand, in chat or by another document is not among them.
+        """
+        rows = self._conn.execute(
+            "SELECT DISTINCT p.fact_id FROM provenance p JOIN sources s ON s.id = p.source_id "
+            "JOIN facts f ON f.id = p.fact_id WHERE s.uri = ? AND f.status = 'current'",
+            (uri,),
+        ).fetchall()
+        found = []
+        for (fact_id,) in rows:
+            if fact_id in kept:
+                continue
+            elsewhere = self._conn.execute(
+                "SELECT 1 FROM provenance p LEFT JOIN sources s ON s.id = p.source_id "
+                "WHERE p.fact_id = ? AND (s.id IS NULL OR s.uri != ?) LIMIT 1",
+                (fact_id, uri),
+            ).fetchone()
+            if elsewhere is None:
+                found.append(fact_id)
+        return found

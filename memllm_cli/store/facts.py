@@ -1,0 +1,373 @@
+"""Facts: (subject, relation, object) rows and their lifecycle.
+
+Facts are never destroyed by edits or supersession; they change status and gain
+``valid_to``, so history and ``--as-of`` stay answerable. Every change is logged
+in the op log with the row before and after. This module owns the ``facts``
+table: writing, listing (with :mod:`~memllm_cli.store.filters`), detail, and the
+queries that reads and searches rank facts by.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+from memllm_cli.errors import InvalidInputError, NotFoundError
+from memllm_cli.protocol import has_markers
+from memllm_cli.store import db
+from memllm_cli.store.documents import Documents
+from memllm_cli.store.filters import where
+from memllm_cli.store.models import (
+    ORIGINS,
+    STATUSES,
+    Evidence,
+    Fact,
+    FactDetail,
+    FactFilter,
+    WriteResult,
+)
+from memllm_cli.store.names import Names
+from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.text import clean, norm, now
+
+FACT_SELECT = """
+SELECT f.id, s.name, r.label, o.name, f.origin, f.status, f.created_at,
+       f.valid_from, f.valid_to, f.superseded_by
+FROM facts f
+JOIN entities s ON s.id = f.subject_id
+JOIN relations r ON r.id = f.relation_id
+JOIN entities o ON o.id = f.object_id
+"""
+# The columns of a facts row that ops snapshot and undo restores.
+FACT_COLUMNS = (
+    "subject_id",
+    "relation_id",
+    "object_id",
+    "origin",
+    "status",
+    "created_at",
+    "valid_from",
+    "valid_to",
+    "superseded_by",
+)
+# (fact id, mean distance, answer name, subject, relation, object): one scored read answer.
+ScoredRow = tuple[int, float, str, str, str, str]
+
+
+class FactTable:
+    """The facts: read, filtered, written, superseded, ended and restored."""
+
+    def __init__(
+        self, conn: db.Connection, oplog: OpLog, names: Names, documents: Documents
+    ) -> None:
+        self._conn = conn
+        self._oplog = oplog
+        self._names = names
+        self._documents = documents
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, fact_id: int) -> Fact:
+        row = self._conn.execute(FACT_SELECT + " WHERE f.id = ?", (fact_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no fact with id {fact_id}")
+        return Fact(*row)
+
+    def matching(self, flt: FactFilter | None = None) -> Iterator[Fact]:
+        """Facts matching ``flt``, oldest first, streamed."""
+        flt = flt or FactFilter()
+        clause, params = where(flt)
+        sql = (
+            FACT_SELECT + clause + (" ORDER BY f.id DESC" if flt.newest_first else " ORDER BY f.id")
+        )
+        if flt.limit is not None:
+            sql += " LIMIT ?"
+            params.append(flt.limit)
+        for row in self._conn.execute(sql, params):
+            yield Fact(*row)
+
+    def count(self, flt: FactFilter | None = None) -> int:
+        clause, params = where(flt or FactFilter())
+        return self._conn.execute("SELECT count(*) FROM facts f" + clause, params).fetchone()[0]
+
+    def detail(self, fact_id: int) -> FactDetail:
+        """The fact, its evidence, every version before and after it, and its ops."""
+        fact = self.get(fact_id)
+        earlier = self._conn.execute(
+            "WITH RECURSIVE chain(id) AS (SELECT id FROM facts WHERE superseded_by = ? "
+            "UNION SELECT f.id FROM facts f JOIN chain c ON f.superseded_by = c.id) "
+            "SELECT id FROM chain",
+            (fact_id,),
+        ).fetchall()
+        later, cursor = [], fact.superseded_by
+        while cursor is not None and cursor not in later and cursor != fact_id:
+            later.append(cursor)
+            cursor = self.get(cursor).superseded_by
+        ids = sorted({row[0] for row in earlier} | set(later) | {fact_id})
+        history = [self.get(i) for i in ids]
+        ops = self._oplog.history(fact_id=fact_id, limit=None)
+        evidence = self._documents.evidence(fact_id)
+        return FactDetail(fact=fact, evidence=evidence, history=history, ops=ops)
+
+    def id_of(self, subject: str, relation: str, obj: str) -> int | None:
+        row = self._conn.execute(
+            "SELECT f.id FROM facts f WHERE f.subject_id IN (SELECT entity_id FROM names "
+            "WHERE norm = ?) AND f.relation_id IN (SELECT id FROM relations WHERE norm = ?) "
+            "AND f.object_id IN (SELECT entity_id FROM names WHERE norm = ?)",
+            (
+                norm(clean(subject, "subject")),
+                norm(clean(relation, "relation")),
+                norm(clean(obj, "object")),
+            ),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    # -- what reads and searches rank ---------------------------------------------------------
+
+    def scored(
+        self,
+        asks_for: str,
+        entities: list[tuple[int, float]],
+        relations: list[tuple[int, float]],
+        *,
+        max_mean: float,
+        limit: int,
+    ) -> list[ScoredRow]:
+        """Current facts whose known side and relation are candidates, by mean distance.
+
+        ``entities`` and ``relations`` are (id, distance) pairs; the known side is the
+        subject when the query ``asks_for`` the object, else the object.
+        """
+        known, answer = (
+            ("subject_id", "object_id") if asks_for == "object" else ("object_id", "subject_id")
+        )
+        # Score, filter, order and cut in SQL: a common object can have thousands of facts.
+        return self._conn.execute(
+            "WITH e(id, d) AS (SELECT CAST(key AS INTEGER), value FROM json_each(?)), "
+            "r(id, d) AS (SELECT CAST(key AS INTEGER), value FROM json_each(?)) "
+            f"SELECT f.id, (e.d + r.d) / 2.0 AS score, a.name, s.name, rel.label, o.name "
+            f"FROM facts f JOIN e ON e.id = f.{known} JOIN r ON r.id = f.relation_id "
+            f"JOIN entities a ON a.id = f.{answer} "
+            "JOIN entities s ON s.id = f.subject_id "
+            "JOIN relations rel ON rel.id = f.relation_id "
+            "JOIN entities o ON o.id = f.object_id "
+            "WHERE f.status = 'current' AND score <= ? ORDER BY score, f.id LIMIT ?",
+            (json.dumps(dict(entities)), json.dumps(dict(relations)), max_mean, limit),
+        ).fetchall()
+
+    def ids_by(
+        self,
+        column: Literal["subject_id", "object_id", "relation_id"],
+        ranked_ids: Sequence[int],
+        include_all: bool,
+        limit: int,
+    ) -> list[int]:
+        """Fact ids whose ``column`` is one of ``ranked_ids``, in the order of those ids."""
+        if not ranked_ids:
+            return []
+        status = "" if include_all else " AND f.status = 'current'"
+        rows = self._conn.execute(
+            f"SELECT f.id, j.key FROM json_each(?) j JOIN facts f ON f.{column} = j.value "
+            f"WHERE 1{status} ORDER BY j.key, f.id LIMIT ?",
+            (json.dumps(list(ranked_ids)), limit),
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def snapshot(self, fact_id: int) -> dict[str, Any] | None:
+        """The fact's row as ops record it, or None when there is no such fact."""
+        row = self._conn.execute(
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM facts WHERE id = ?", (fact_id,)
+        ).fetchone()
+        return dict(zip(FACT_COLUMNS, row, strict=True)) if row else None
+
+    def log(self, op: str, fact_id: int, before: dict[str, Any] | None) -> None:
+        """Log ``op`` in the current batch, with the fact's row now as its after."""
+        self._oplog.log(op, fact_id, before, self.snapshot(fact_id))
+
+    def add(
+        self,
+        subject: str,
+        relation: str,
+        obj: str,
+        evidence: Evidence | None = None,
+        *,
+        valid_from: str | None = None,
+    ) -> WriteResult:
+        """Store (subject, relation, object), or add evidence to it if it is already known.
+
+        For a one-valued relation the new object supersedes the current one, except
+        that an automatic write (document, chat) never supersedes a manual fact: it
+        is kept, already superseded by the user's word.
+        """
+        evidence = evidence or Evidence()
+        if evidence.origin not in ORIGINS:
+            raise InvalidInputError(f"origin is one of {', '.join(ORIGINS)}")
+        warnings = [
+            f"{what} {value!r} contained memory-call markers; they were neutralised"
+            for what, value in (("subject", subject), ("relation", relation), ("object", obj))
+            if has_markers(value)
+        ]
+        subject_id = self._names.entity(subject, "subject")
+        relation_id, cardinality = self._names.relation(relation)
+        object_id = self._names.entity(obj, "object")
+        stamp = now()
+        rivals = []
+        if cardinality == "one":
+            rivals = self._conn.execute(
+                "SELECT id, origin FROM facts WHERE subject_id = ? AND relation_id = ? "
+                "AND object_id != ? AND status = 'current' ORDER BY id",
+                (subject_id, relation_id, object_id),
+            ).fetchall()
+        manual_rival = next(
+            (row[0] for row in rivals if row[1] == "manual" and evidence.origin != "manual"), None
+        )
+        row = self._conn.execute(
+            "SELECT id, status FROM facts WHERE subject_id = ? AND relation_id = ? "
+            "AND object_id = ?",
+            (subject_id, relation_id, object_id),
+        ).fetchone()
+        if row is None:
+            before = None
+            fact_id = self._conn.execute(
+                "INSERT INTO facts (subject_id, relation_id, object_id, origin, created_at, "
+                "valid_from) VALUES (?, ?, ?, ?, ?, ?)",
+                (subject_id, relation_id, object_id, evidence.origin, stamp, valid_from or stamp),
+            ).lastrowid
+            action = "added"
+        elif row[1] == "current":
+            fact_id, before, action = row[0], self.snapshot(row[0]), "restated"
+        else:
+            fact_id, before, action = row[0], self.snapshot(row[0]), "revived"
+            self._conn.execute(
+                "UPDATE facts SET status = 'current', origin = ?, valid_from = ?, "
+                "valid_to = NULL, superseded_by = NULL WHERE id = ?",
+                (evidence.origin, valid_from or stamp, fact_id),
+            )
+        if manual_rival is not None and action != "restated":
+            self._conn.execute(
+                "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? "
+                "WHERE id = ?",
+                (stamp, manual_rival, fact_id),
+            )
+        self._documents.add_evidence(fact_id, evidence)
+        self.log("restate" if action == "restated" else "add", fact_id, before)
+        superseded = []
+        if manual_rival is None and action != "restated":
+            for rival_id, _ in rivals:
+                self._supersede(rival_id, fact_id, stamp, "supersede")
+                superseded.append(self.get(rival_id))
+        return WriteResult(self.get(fact_id), action, superseded, warnings)
+
+    def _supersede(self, fact_id: int, by: int, stamp: str, op: str) -> None:
+        before = self.snapshot(fact_id)
+        self._conn.execute(
+            "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? WHERE id = ?",
+            (stamp, by, fact_id),
+        )
+        self.log(op, fact_id, before)
+
+    def edit(
+        self,
+        fact_id: int,
+        *,
+        subject: str | None = None,
+        relation: str | None = None,
+        obj: str | None = None,
+    ) -> WriteResult:
+        """Replace a fact with a corrected one (manual); the old one is kept, superseded."""
+        old = self.get(fact_id)
+        new = (subject or old.subject, relation or old.relation, obj or old.object)
+        keys = [norm(x) for x in (old.subject, old.relation, old.object)]
+        if [norm(clean(x, "name")) for x in new] == keys:
+            raise InvalidInputError(f"the edit leaves fact {fact_id} unchanged")
+        evidence = Evidence(origin="manual", sentence=f"edited from fact {fact_id}")
+        result = self.add(*new, evidence)
+        if result.fact.id == fact_id:
+            raise InvalidInputError(f"the edit leaves fact {fact_id} unchanged")
+        if self.get(fact_id).status == "current":
+            self._supersede(fact_id, result.fact.id, now(), "edit")
+        superseded = [f for f in result.superseded if f.id != fact_id] + [self.get(fact_id)]
+        return WriteResult(self.get(result.fact.id), result.action, superseded, result.warnings)
+
+    def _end(self, fact_id: int, status: str, op: str) -> Fact:
+        fact = self.get(fact_id)
+        if fact.status == status:
+            raise InvalidInputError(f"fact {fact_id} is already {status}")
+        before = self.snapshot(fact_id)
+        self._conn.execute(
+            "UPDATE facts SET status = ?, valid_to = coalesce(valid_to, ?) WHERE id = ?",
+            (status, now(), fact_id),
+        )
+        self.log(op, fact_id, before)
+        return self.get(fact_id)
+
+    def remove(self, fact_id: int) -> Fact:
+        """Mark a fact deleted (undoable; ``--all`` still lists it)."""
+        return self._end(fact_id, "deleted", "delete")
+
+    def retract(self, fact_id: int) -> Fact:
+        """Mark a fact retracted: its source no longer states it."""
+        return self._end(fact_id, "retracted", "retract")
+
+    def restore(self, record: dict[str, Any]) -> Fact:
+        """Write a fact exactly as exported (status, times, evidence), for ``facts import``.
+
+        ``superseded_by`` in ``record`` is resolved by the caller to a fact id.
+        """
+        if record.get("status", "current") not in STATUSES:
+            raise InvalidInputError(f"status is one of {', '.join(STATUSES)}")
+        if record.get("origin", "manual") not in ORIGINS:
+            raise InvalidInputError(f"origin is one of {', '.join(ORIGINS)}")
+        subject_id = self._names.entity(record["subject"], "subject")
+        relation_id, _ = self._names.relation(record["relation"])
+        object_id = self._names.entity(record["object"], "object")
+        stamp = now()
+        values = {
+            "origin": record.get("origin", "manual"),
+            "status": record.get("status", "current"),
+            "created_at": record.get("created_at") or stamp,
+            "valid_from": record.get("valid_from"),
+            "valid_to": record.get("valid_to"),
+            "superseded_by": record.get("superseded_by"),
+        }
+        keys = {"subject_id": subject_id, "relation_id": relation_id, "object_id": object_id}
+        row = self._conn.execute(
+            "SELECT id FROM facts WHERE subject_id = :subject_id AND relation_id = :relation_id "
+            "AND object_id = :object_id",
+            keys,
+        ).fetchone()
+        if row is None:
+            before = None
+            fact_id = self._conn.execute(
+                f"INSERT INTO facts ({', '.join(FACT_COLUMNS)}) "
+                f"VALUES ({', '.join(':' + c for c in FACT_COLUMNS)})",
+                {**keys, **values},
+            ).lastrowid
+        else:
+            fact_id, before = row[0], self.snapshot(row[0])
+            assignments = ", ".join(f"{c} = :{c}" for c in values)
+            self._conn.execute(
+                f"UPDATE facts SET {assignments} WHERE id = :id", {**values, "id": fact_id}
+            )
+        for item in record.get("evidence") or [Evidence(origin=values["origin"]).to_dict()]:
+            self._documents.add_evidence(fact_id, Evidence.from_dict(item))
+        self.log("import", fact_id, before)
+        return self.get(fact_id)
+
+    def set_superseded_by(self, fact_id: int, by: int | None) -> None:
+        """Link a restored fact to its successor once both exist (import's second pass)."""
+        self._conn.execute("UPDATE facts SET superseded_by = ? WHERE id = ?", (by, fact_id))
+        self._oplog.amend_latest(fact_id, self.snapshot(fact_id))
+
+    def put_back(self, fact_id: int, before: dict[str, Any] | None) -> None:
+        """Set the fact's row to ``before``; None means it did not exist (undo)."""
+        if before is None:
+            self._conn.execute("DELETE FROM facts WHERE id = ?", (fact_id,))
+        else:
+            assignments = ", ".join(f"{c} = :{c}" for c in FACT_COLUMNS)
+            self._conn.execute(
+                f"UPDATE facts SET {assignments} WHERE id = :id", {**before, "id": fact_id}
+            )

@@ -1,0 +1,46 @@
+"""Fact filters: how a :class:`FactFilter` (``facts list`` options) becomes SQL.
+
+One pure function, so every filter option, and the escaping ``--source`` needs,
+is in one place; :mod:`memllm_cli.store.facts` runs what it builds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memllm_cli.errors import InvalidInputError
+from memllm_cli.store.models import ORIGINS, FactFilter
+from memllm_cli.store.text import norm
+
+
+def where(flt: FactFilter) -> tuple[str, list[Any]]:
+    """A WHERE clause over ``facts f`` (empty when nothing filters) and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, name in (("f.subject_id", flt.subject), ("f.object_id", flt.object)):
+        if name is not None:
+            clauses.append(f"{column} IN (SELECT entity_id FROM names WHERE norm = ?)")
+            params.append(norm(name))
+    if flt.relation is not None:
+        clauses.append("f.relation_id IN (SELECT id FROM relations WHERE norm = ? OR pid = ?)")
+        params += [norm(flt.relation), flt.relation.strip()]
+    if flt.origin is not None:
+        if flt.origin not in ORIGINS:
+            raise InvalidInputError(f"origin is one of {', '.join(ORIGINS)}, not {flt.origin!r}")
+        clauses.append("f.origin = ?")
+        params.append(flt.origin)
+    if flt.source is not None:
+        clauses.append(
+            "f.id IN (SELECT p.fact_id FROM provenance p JOIN sources src "
+            "ON src.id = p.source_id WHERE src.uri = ? OR src.uri LIKE ? ESCAPE '\\' "
+            "OR (length(?) >= 7 AND src.sha256 LIKE ? || '%'))"
+        )
+        escaped = flt.source.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params += [flt.source, "%/" + escaped, flt.source, flt.source]
+    if flt.as_of is not None:
+        clauses.append("f.valid_from <= ? AND (f.valid_to IS NULL OR f.valid_to > ?)")
+        params += [flt.as_of, flt.as_of]
+    elif not flt.include_all:
+        clauses.append("f.status = 'current'")
+    clause = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return clause, params

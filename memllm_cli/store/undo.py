@@ -1,0 +1,59 @@
+"""Undo: the op log played backwards over facts, their evidence and ingested documents.
+
+Undo is the one change that spans every component: it puts fact rows back as the
+op log recorded them, drops the evidence the undone batch added, un-ingests the
+document versions it ingested and removes entities nothing mentions any more. The
+SQL stays with each table's owner; this module only sequences it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from memllm_cli.errors import UndoConflictError
+from memllm_cli.store.documents import Documents
+from memllm_cli.store.facts import FactTable
+from memllm_cli.store.models import UndoResult
+from memllm_cli.store.names import Names
+from memllm_cli.store.oplog import OpLog
+
+
+def undo(
+    oplog: OpLog,
+    facts: FactTable,
+    documents: Documents,
+    names: Names,
+    *,
+    op_id: int | None = None,
+    batch_id: int | None = None,
+) -> UndoResult:
+    """Undo one op, one batch, or (with neither) the latest batch not yet undone.
+
+    Refuses when a later change to the same facts would be overwritten.
+    """
+    with oplog.batch("undo", "undo") as undo_batch:
+        ops, what = oplog.to_undo(op_id, batch_id)
+        undoing = {op[0] for op in ops}
+        for op_row_id, _, fact_id, _ in ops:
+            later = oplog.later_change(fact_id, op_row_id, undoing)
+            if later is not None:
+                raise UndoConflictError(
+                    f"fact {fact_id} was changed later by op {later}; undo that first"
+                )
+        touched_entities: set[int] = set()
+        for op_row_id, op_batch, fact_id, before_json in reversed(ops):
+            current = facts.snapshot(fact_id)
+            if current is not None:
+                touched_entities |= {current["subject_id"], current["object_id"]}
+            documents.drop_evidence(op_batch, fact_id)
+            facts.put_back(fact_id, None if before_json is None else json.loads(before_json))
+            facts.log("undo", fact_id, current)
+            oplog.mark_op_undone(op_row_id, undo_batch)
+        if batch_id is not None or op_id is None:
+            undone = ops[0][1]
+            oplog.mark_batch_undone(undone, undo_batch)
+            # An undone ingest leaves its document version un-ingested again.
+            documents.forget_ingest(undone)
+        oplog.describe(undo_batch, f"undo {what}")
+        names.prune(touched_entities)
+    return UndoResult(batch_id=undo_batch, undone_ops=len(ops), description=f"undo {what}")

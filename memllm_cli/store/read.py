@@ -15,9 +15,10 @@ components (names for exact ids, vectors for near ones, the fact table to score)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
-from memllm_cli.embed import Embedder
+from memllm_cli.embed import MINILM_THRESHOLDS, Embedder
+from memllm_cli.embed.hashed import HashEmbedder
 from memllm_cli.protocol import ProtocolError, ReadQuery
 from memllm_cli.store.facts import FactTable
 from memllm_cli.store.models import ReadAnswer
@@ -26,31 +27,32 @@ from memllm_cli.store.store import Store
 
 @dataclass(frozen=True)
 class ReadConfig:
-    """Candidate counts and cosine-distance thresholds for fuzzy reads."""
+    """Candidate counts and cosine-distance thresholds for fuzzy reads.
+
+    The thresholds belong to the embedding model (``Embedder.read_thresholds``);
+    the defaults are all-MiniLM-L6-v2's, which memllm ships.
+    """
 
     # The paper's k is about 300. With the calibrated tau_entity, at 100k facts 0.2 names
     # on average fall within range, and 1-bit search for k*4 candidates costs ~10x more at
     # k=300 than at k=32 (bench/README.md): so 32.
     k_entity: int = 32
     k_relation: int = 25
-    tau_entity: float = 0.08
-    tau_relation: float = 0.225
-    tau_mean: float = 0.15
+    tau_entity: float = MINILM_THRESHOLDS.tau_entity
+    tau_relation: float = MINILM_THRESHOLDS.tau_relation
+    tau_mean: float = MINILM_THRESHOLDS.tau_mean
     max_results: int = 30
 
 
 DEFAULT_READ = ReadConfig()
-# The deterministic test embedder's distances are larger than MiniLM's for the same
-# variation ("Ingrid Solbergg" is 0.135 from "Ingrid Solberg" under it, 0.072 under
-# MiniLM), so it keeps looser, uncalibrated thresholds of its own.
-HASH_READ = ReadConfig(tau_entity=0.35, tau_relation=0.45, tau_mean=0.30)
+HASH_READ = replace(DEFAULT_READ, **asdict(HashEmbedder.read_thresholds))
 
 
 def config_for(embedder: Embedder | None) -> ReadConfig:
-    """The thresholds calibrated for ``embedder``'s model."""
-    if embedder is not None and embedder.model_id.startswith("memllm/hash"):
-        return HASH_READ
-    return DEFAULT_READ
+    """The read configuration with the thresholds calibrated for ``embedder``'s model."""
+    if embedder is None:
+        return DEFAULT_READ
+    return replace(DEFAULT_READ, **asdict(embedder.read_thresholds))
 
 
 def read(

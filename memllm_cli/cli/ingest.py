@@ -10,7 +10,7 @@ import typer
 
 from memllm_cli.cli.common import open_input, open_store
 from memllm_cli.cli.converse import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
-from memllm_cli.cli.output import JsonFlag, message, render
+from memllm_cli.cli.output import JsonFlag, message, render, report_import
 
 if TYPE_CHECKING:
     from memllm_cli.ingest.pipeline import DocumentReport, Progress
@@ -194,7 +194,6 @@ def apply(
 
     Example: memllm ingest notes.md --dry-run | grep -v Bergen | memllm apply -
     """
-    from memllm_cli.cli.facts import report_import
     from memllm_cli.store.transfer import import_text
 
     store = open_store(ctx)

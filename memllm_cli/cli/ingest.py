@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from memllm_cli.cli.common import open_input, open_store
-from memllm_cli.cli.converse import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
+from memllm_cli.cli.options import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
 from memllm_cli.cli.output import JsonFlag, message, render, report_import
 
 if TYPE_CHECKING:

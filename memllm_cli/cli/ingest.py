@@ -11,9 +11,10 @@ import typer
 from memllm_cli.cli.common import open_input, open_store
 from memllm_cli.cli.options import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
 from memllm_cli.cli.output import JsonFlag, message, render, report_import
+from memllm_cli.cli.progress import DocumentProgress
 
 if TYPE_CHECKING:
-    from memllm_cli.ingest.pipeline import DocumentReport, Progress
+    from memllm_cli.ingest.pipeline import DocumentReport
 
 
 def ingest(
@@ -68,7 +69,7 @@ def ingest(
     stop = _StopAfterDocument()
     reports: list[DocumentReport] = []
     started = time.perf_counter()
-    with _progress(len(found)) as show:
+    with DocumentProgress(len(found)) as show:
         ingestor.on_progress = show
         for item in found:
             if stop.requested:
@@ -130,53 +131,6 @@ class _StopAfterDocument:
 
     def restore(self) -> None:
         signal.signal(signal.SIGINT, self._previous)
-
-
-class _progress:
-    """A rich progress bar on stderr while documents are read; nothing when not a terminal."""
-
-    def __init__(self, documents: int) -> None:
-        self.documents = documents
-        self.done = 0
-        self.bar: Any = None
-        self.started = time.perf_counter()
-
-    def __enter__(self) -> Any:
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if console.is_terminal:
-            from rich.progress import BarColumn, Progress, TimeRemainingColumn
-
-            self.bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                "{task.fields[stats]}",
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("", total=max(self.documents, 1), stats="")
-        return self.update
-
-    def update(self, progress: Progress | None) -> None:
-        if progress is None:
-            self.done += 1
-        if self.bar is None:
-            return
-        if progress is not None:
-            rate = progress.sentences / max(time.perf_counter() - self.started, 1e-9)
-            stats = f"{progress.sentences} sentences, {progress.facts} facts, {rate:.1f}/s"
-            where = f"{self.done + 1}/{self.documents} {progress.document}"
-            done = self.done + progress.fraction
-            self.bar.update(self.task, completed=done, stats=stats, description=where)
-        else:
-            self.bar.update(self.task, completed=self.done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def apply(

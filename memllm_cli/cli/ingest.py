@@ -15,6 +15,7 @@ from memllm_cli.cli.progress import DocumentProgress
 
 if TYPE_CHECKING:
     from memllm_cli.ingest.pipeline import DocumentReport
+    from memllm_cli.runtime.loop import Session
 
 
 def ingest(
@@ -56,12 +57,19 @@ def ingest(
 
     store = open_store(ctx)
     found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or ()))
-    session, _ = open_session(
-        ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
-    )
+    load_seconds: list[float] = []
+
+    def load() -> Session:
+        """The model is loaded here, when a first sentence needs it: never for unchanged files."""
+        session, seconds = open_session(
+            ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+        )
+        load_seconds.append(seconds)
+        return session
+
     ingestor = Ingestor(
         store,
-        session,
+        load,
         dry_run=dry_run,
         code=code,
         on_proposal=lambda record: render([record], "jsonl", []),
@@ -69,17 +77,20 @@ def ingest(
     stop = _StopAfterDocument()
     reports: list[DocumentReport] = []
     started = time.perf_counter()
-    with DocumentProgress(len(found)) as show:
-        ingestor.on_progress = show
-        for item in found:
-            if stop.requested:
-                break
-            report = item if isinstance(item, DocumentReport) else ingestor.ingest(item)
-            reports.append(report)
-            _say(report)
-            show(None)
-    stop.restore()
-    elapsed = time.perf_counter() - started
+    try:
+        with DocumentProgress(len(found)) as show:
+            ingestor.on_progress = show
+            for item in found:
+                if stop.requested:
+                    break
+                report = item if isinstance(item, DocumentReport) else ingestor.ingest(item)
+                reports.append(report)
+                _say(report)
+                show(None)
+    finally:
+        stop.restore()
+    # The rate counts reading, not loading the model (when a first sentence needed it).
+    elapsed = time.perf_counter() - started - sum(load_seconds)
     if json_:
         render(
             [{"documents": [r.to_dict() for r in reports], "seconds": round(elapsed, 3)}],

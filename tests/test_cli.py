@@ -75,6 +75,30 @@ def test_two_output_flags_are_a_usage_error(cli):
     assert result.exit_code == 2
 
 
+LISTINGS = [
+    ["facts", "list"],
+    ["facts", "query", "Ingrid Solberg>>residence>>", "--exact"],
+    ["facts", "search", "Trondheim", "--keyword"],
+    ["relations", "list"],
+    ["history"],
+    ["doctor"],
+]
+
+
+@pytest.mark.parametrize("command", LISTINGS, ids=lambda c: " ".join(c[:2]))
+def test_every_listing_has_the_same_output_options(cli, command):
+    seed(cli)
+    rows = jsonl(cli(*command, "--jsonl").stdout)
+    assert rows and json.loads(cli(*command, "--json").stdout) == rows
+    parsed = list(csv.DictReader(io.StringIO(cli(*command, "--csv").stdout)))
+    assert len(parsed) == len(rows)
+    assert cli(*command).stdout.count("\n") > len(rows)  # a table: header, then rows
+    for flags in (["--json", "--csv"], ["--jsonl", "--json"], ["--csv", "--jsonl", "--json"]):
+        result = cli(*command, *flags)
+        assert result.exit_code == 2 and "choose one of --json, --jsonl and --csv" in result.stderr
+        assert result.stdout == ""
+
+
 def test_as_of(cli):
     cli("facts", "add", "Ingrid", "residence", "Oslo", "--valid-from", "2020-01-01")
     cli("facts", "add", "Ingrid", "residence", "Bergen")

@@ -69,9 +69,9 @@ def test_ingest_stores_facts_with_provenance(cli, script, tmp_path, memllm_home)
     )
     assert prompts[2].startswith(prompts[1].split("({USER_ST})")[0])
     assert [o["op"] for o in jsonl(cli("history", "--jsonl").stdout)] == ["add"] * 3
-    # Unchanged: nothing runs.
+    # Unchanged: nothing runs (and no model is loaded).
     again = cli("ingest", str(notes))
-    assert "unchanged" in again.stderr and len(loaded[-1].prompts) == 0
+    assert "unchanged" in again.stderr and len(loaded) == 1 and len(loaded[0].prompts) == 4
 
 
 def test_edited_document_rereads_only_changes_and_retracts(cli, script, tmp_path, memllm_home):
@@ -115,6 +115,51 @@ def test_a_fact_stated_elsewhere_is_not_retracted(cli, script, tmp_path, memllm_
     outputs += [EMPTY]
     cli("ingest", str(notes))
     assert facts(memllm_home) == [("Ingrid Solberg", "employer", "NIVA", "current")]
+
+
+def test_unchanged_documents_never_load_the_model(cli, script, tmp_path):
+    outputs, loaded = script
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.md").write_text("Ingrid Solberg works at NIVA.\n")
+    (tmp_path / "notes" / "b.md").write_text("Per Hansen lives in Bergen.\n")
+    outputs += [EMPTY, EMPTY]
+    assert cli("ingest", str(tmp_path / "notes")).exit_code == 0
+    assert len(loaded) == 1  # once for both documents
+    # Unchanged, empty or missing: not one sentence needs the model, so it is never loaded.
+    (tmp_path / "notes" / "empty.md").write_text("")
+    for extra in ([], ["--dry-run"], [str(tmp_path / "missing.md")]):
+        result = cli("ingest", str(tmp_path / "notes"), *extra)
+        assert "a.md: unchanged" in result.stderr and "b.md: unchanged" in result.stderr
+        assert len(loaded) == 1, extra
+    # An edited document loads it again, once.
+    (tmp_path / "notes" / "b.md").write_text("Per Hansen lives in Oslo.\n")
+    outputs += [EMPTY]
+    assert cli("ingest", str(tmp_path / "notes")).exit_code == 0
+    assert len(loaded) == 2 and len(loaded[1].prompts) == 1
+
+
+def test_the_ingestor_opens_its_session_at_the_first_sentence(store, tmp_path):
+    from memllm_cli.ingest.pipeline import Ingestor, discover
+    from memllm_cli.runtime.loop import Session
+    from memllm_cli.runtime.models import ScriptedModel
+
+    opened: list[Session] = []
+
+    def open_session() -> Session:
+        opened.append(Session(store, ScriptedModel([EMPTY, EMPTY])))
+        return opened[-1]
+
+    notes, empty = tmp_path / "a.md", tmp_path / "empty.md"
+    notes.write_text("Ingrid Solberg works at NIVA. She lives in Oslo.\n")
+    empty.write_text("")
+    ingestor = Ingestor(store, open_session)
+    assert [ingestor.ingest(d).status for d in discover([str(empty)])] == ["empty"]
+    assert opened == []
+    assert [ingestor.ingest(d).status for d in discover([str(notes)])] == ["ingested"]
+    assert len(opened) == 1 and len(opened[0].model.prompts) == 2
+    again = Ingestor(store, open_session)
+    assert [again.ingest(d).status for d in discover([str(notes)])] == ["unchanged"]
+    assert len(opened) == 1
 
 
 def test_dry_run_then_apply(cli, script, tmp_path, memllm_home):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class MemllmGroup(TyperGroup):
     """Turns domain errors into one line on stderr and exit 1, anywhere below this group."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except MemllmError as exc:
@@ -31,17 +31,11 @@ class MemllmGroup(TyperGroup):
             ctx.exit(1)
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, as Unix tools do.
-            sys.stdout = open(_devnull(), "w")  # noqa: SIM115 - replaces stdout for the exit
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout for the exit
             ctx.exit(141)
         except KeyboardInterrupt:
             sys.stderr.write("interrupted\n")
             ctx.exit(130)
-
-
-def _devnull() -> str:
-    import os
-
-    return os.devnull
 
 
 @dataclass

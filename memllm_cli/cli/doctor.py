@@ -7,18 +7,18 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import embedder, open_store
-from memllm_cli.cli.output import CsvFlag, JsonFlag, JsonlFlag, choose, message, render
+from memllm_cli.cli.output import listing, message, render
 
 
+@listing
 def doctor(
     ctx: typer.Context,
     fix: Annotated[bool, typer.Option("--fix", help="Remove orphan entities.")] = False,
     reembed: Annotated[
         bool, typer.Option("--reembed", help="Rebuild every vector with the current embedder.")
     ] = False,
-    json_: JsonFlag = False,
-    jsonl: JsonlFlag = False,
-    csv_: CsvFlag = False,
+    *,
+    fmt: str,
 ) -> None:
     """Check the memory: integrity, duplicates, orphans, embedding model, conflicts.
 
@@ -31,7 +31,6 @@ def doctor(
     from memllm_cli.cli.progress import index_pending
     from memllm_cli.store import doctor as checks
 
-    fmt = choose(json_, jsonl, csv_)
     store = open_store(ctx)
     model = embedder()
     if fix:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from memllm_cli.cli.common import embedder
 from memllm_cli.cli.output import JsonFlag, message, render
+from memllm_cli.cli.progress import task_progress
 
 
 def evaluate(
@@ -144,7 +143,7 @@ def evaluate(
         parts=parts,
         seed=seed,
     )
-    with _progress() as progress:
+    with task_progress("eval") as progress:
         report = run(cfg, embedder(), progress)
     if out is not None:
         out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -164,32 +163,3 @@ def evaluate(
         ("seconds_per_item", "s/item"),
     ]
     render(summary(report), "table", columns)
-
-
-@contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar per task on stderr; off a terminal, one line as each task ends."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    tasks: dict[str, Any] = {}
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-    ) as bar:
-
-        def update(task: str, done: int, total: int) -> None:
-            if not console.is_terminal:
-                if done == total:
-                    message(f"eval: {task} done ({total})")
-                return
-            if task not in tasks:
-                tasks[task] = bar.add_task(task, total=total)
-            bar.update(tasks[task], completed=done, total=total)
-
-        yield update

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memllm_cli.cli.common import embedder, open_input, open_store
-from memllm_cli.cli.output import CsvFlag, JsonFlag, JsonlFlag, choose, emit, message, render
+from memllm_cli.cli.output import CsvFlag, JsonFlag, emit, listing, message, render, report_import
 
 if TYPE_CHECKING:
-    from memllm_cli.store import Fact, WriteResult
-    from memllm_cli.store.transfer import ImportReport
+    from memllm_cli.embed import Embedder
+    from memllm_cli.store import Store, WriteResult
 
 app = typer.Typer(
     help="List, search, add, edit, remove, import and export facts.", no_args_is_help=True
@@ -43,10 +43,6 @@ def _report(result: WriteResult) -> None:
         message(f"{result.action} fact {fact.id}: {fact.label}")
     for old in result.superseded:
         message(f"superseded fact {old.id}: {old.label}")
-
-
-def _emit_fact(fact: Fact, fmt: str) -> None:
-    render([fact.to_dict()], fmt, FACT_COLUMNS)
 
 
 @app.command("add")
@@ -81,6 +77,7 @@ def add(
 
 
 @app.command("list")
+@listing
 def list_(
     ctx: typer.Context,
     subject: Annotated[
@@ -99,9 +96,8 @@ def list_(
         str | None, typer.Option("--as-of", help="Facts valid at this date or time.")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="At most this many.")] = None,
-    json_: JsonFlag = False,
-    jsonl: JsonlFlag = False,
-    csv_: CsvFlag = False,
+    *,
+    fmt: str,
 ) -> None:
     """List facts, oldest first: by default the current ones.
 
@@ -112,7 +108,6 @@ def list_(
     from memllm_cli.store.models import FactFilter
     from memllm_cli.store.text import parse_time
 
-    fmt = choose(json_, jsonl, csv_)
     flt = FactFilter(
         subject=subject,
         relation=relation,
@@ -214,15 +209,15 @@ def rm(
 
 
 @app.command("query")
+@listing
 def query(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="'subject>>relation>>' or '>>relation>>object'.")],
     exact: Annotated[
         bool, typer.Option("--exact", help="Exact names and labels only: never load the embedder.")
     ] = False,
-    json_: JsonFlag = False,
-    jsonl: JsonlFlag = False,
-    csv_: CsvFlag = False,
+    *,
+    fmt: str,
 ) -> None:
     """Run a MemLLM read query, as the model does: ranked answers, at most 30.
 
@@ -236,7 +231,6 @@ def query(
     from memllm_cli.protocol import parse_query
     from memllm_cli.store.read import read
 
-    fmt = choose(json_, jsonl, csv_)
     parsed = parse_query(text)
     store = open_store(ctx)
     answers = read(store, parsed, None if exact else _indexed_embedder(store))
@@ -252,6 +246,7 @@ def query(
 
 
 @app.command("search")
+@listing
 def search(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Words to look for.")],
@@ -260,9 +255,8 @@ def search(
         bool, typer.Option("--keyword", help="Keyword (FTS5) only: skip the embedding model.")
     ] = False,
     all_: Annotated[bool, typer.Option("--all", "-a", help="Include non-current facts.")] = False,
-    json_: JsonFlag = False,
-    jsonl: JsonlFlag = False,
-    csv_: CsvFlag = False,
+    *,
+    fmt: str,
 ) -> None:
     """Search facts by meaning and by keyword (names, relations, evidence sentences), fused.
 
@@ -272,7 +266,6 @@ def search(
     """
     from memllm_cli.store.search import search as run_search
 
-    fmt = choose(json_, jsonl, csv_)
     store = open_store(ctx)
     hits = run_search(
         store, text, None if keyword else _indexed_embedder(store), limit=limit, include_all=all_
@@ -287,7 +280,7 @@ def search(
     render(rows, fmt, columns, empty="nothing found")
 
 
-def _indexed_embedder(store: Any) -> Any:
+def _indexed_embedder(store: Store) -> Embedder:
     """The embedder, with every pending name embedded first (a progress bar when it is long)."""
     from memllm_cli.cli.progress import index_pending
 
@@ -325,15 +318,6 @@ def import_(
     with open_input(path) as (stream, name):
         report = import_text(store, stream, name=name, fmt=fmt, skip_bad=skip_bad)
     report_import(report, name)
-
-
-def report_import(report: ImportReport, name: str) -> None:
-    """Warnings and skipped lines, then the count: all on stderr."""
-    for warning in report.warnings:
-        message(f"warning: {warning}")
-    for number, why in report.skipped:
-        message(f"skipped line {number}: {why}")
-    message(f"imported {report.imported} facts from {name}")
 
 
 @app.command("export")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import open_store
-from memllm_cli.cli.output import CsvFlag, JsonFlag, JsonlFlag, choose, message, render
+from memllm_cli.cli.output import JsonFlag, listing, message, render
 
 COLUMNS = [
     ("id", "op"),
@@ -20,6 +20,7 @@ COLUMNS = [
 ]
 
 
+@listing
 def history(
     ctx: typer.Context,
     limit: Annotated[
@@ -27,9 +28,8 @@ def history(
     ] = 50,
     batch: Annotated[int | None, typer.Option("--batch", "-b", help="Only this batch.")] = None,
     fact: Annotated[int | None, typer.Option("--fact", help="Only ops on this fact.")] = None,
-    json_: JsonFlag = False,
-    jsonl: JsonlFlag = False,
-    csv_: CsvFlag = False,
+    *,
+    fmt: str,
 ) -> None:
     """Show the operation log, newest first: every add, edit, supersede, delete and undo.
 
@@ -37,7 +37,6 @@ def history(
 
     Example: memllm history --batch 7 --jsonl
     """
-    fmt = choose(json_, jsonl, csv_)
     ops = open_store(ctx).history(limit=limit or None, batch_id=batch, fact_id=fact)
     render((op.to_dict() for op in ops), fmt, COLUMNS, empty="no operations yet")
 

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from memllm_cli.cli.common import open_input, open_store
-from memllm_cli.cli.converse import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
-from memllm_cli.cli.output import JsonFlag, message, render
+from memllm_cli.cli.options import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
+from memllm_cli.cli.output import JsonFlag, message, render, report_import
+from memllm_cli.cli.progress import DocumentProgress
 
 if TYPE_CHECKING:
-    from memllm_cli.ingest.pipeline import DocumentReport, Progress
+    from memllm_cli.ingest.pipeline import DocumentReport
+    from memllm_cli.runtime.loop import Session
 
 
 def ingest(
@@ -55,12 +57,19 @@ def ingest(
 
     store = open_store(ctx)
     found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or ()))
-    session, _ = open_session(
-        ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
-    )
+    load_seconds: list[float] = []
+
+    def load() -> Session:
+        """The model is loaded here, when a first sentence needs it: never for unchanged files."""
+        session, seconds = open_session(
+            ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+        )
+        load_seconds.append(seconds)
+        return session
+
     ingestor = Ingestor(
         store,
-        session,
+        load,
         dry_run=dry_run,
         code=code,
         on_proposal=lambda record: render([record], "jsonl", []),
@@ -68,17 +77,20 @@ def ingest(
     stop = _StopAfterDocument()
     reports: list[DocumentReport] = []
     started = time.perf_counter()
-    with _progress(len(found)) as show:
-        ingestor.on_progress = show
-        for item in found:
-            if stop.requested:
-                break
-            report = item if isinstance(item, DocumentReport) else ingestor.ingest(item)
-            reports.append(report)
-            _say(report)
-            show(None)
-    stop.restore()
-    elapsed = time.perf_counter() - started
+    try:
+        with DocumentProgress(len(found)) as show:
+            ingestor.on_progress = show
+            for item in found:
+                if stop.requested:
+                    break
+                report = item if isinstance(item, DocumentReport) else ingestor.ingest(item)
+                reports.append(report)
+                _say(report)
+                show(None)
+    finally:
+        stop.restore()
+    # The rate counts reading, not loading the model (when a first sentence needed it).
+    elapsed = time.perf_counter() - started - sum(load_seconds)
     if json_:
         render(
             [{"documents": [r.to_dict() for r in reports], "seconds": round(elapsed, 3)}],
@@ -132,53 +144,6 @@ class _StopAfterDocument:
         signal.signal(signal.SIGINT, self._previous)
 
 
-class _progress:
-    """A rich progress bar on stderr while documents are read; nothing when not a terminal."""
-
-    def __init__(self, documents: int) -> None:
-        self.documents = documents
-        self.done = 0
-        self.bar: Any = None
-        self.started = time.perf_counter()
-
-    def __enter__(self) -> Any:
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        if console.is_terminal:
-            from rich.progress import BarColumn, Progress, TimeRemainingColumn
-
-            self.bar = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                "{task.fields[stats]}",
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            )
-            self.bar.start()
-            self.task = self.bar.add_task("", total=max(self.documents, 1), stats="")
-        return self.update
-
-    def update(self, progress: Progress | None) -> None:
-        if progress is None:
-            self.done += 1
-        if self.bar is None:
-            return
-        if progress is not None:
-            rate = progress.sentences / max(time.perf_counter() - self.started, 1e-9)
-            stats = f"{progress.sentences} sentences, {progress.facts} facts, {rate:.1f}/s"
-            where = f"{self.done + 1}/{self.documents} {progress.document}"
-            done = self.done + progress.fraction
-            self.bar.update(self.task, completed=done, stats=stats, description=where)
-        else:
-            self.bar.update(self.task, completed=self.done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
 def apply(
     ctx: typer.Context,
     path: Annotated[
@@ -194,7 +159,6 @@ def apply(
 
     Example: memllm ingest notes.md --dry-run | grep -v Bergen | memllm apply -
     """
-    from memllm_cli.cli.facts import report_import
     from memllm_cli.store.transfer import import_text
 
     store = open_store(ctx)

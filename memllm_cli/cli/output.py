@@ -2,29 +2,56 @@
 
 Rows are dicts and stream through: JSONL and CSV print as rows arrive, JSON as
 one array written incrementally. ``rich`` is imported only to draw a table.
+Messages for the person go to stderr.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
+import inspect
 import json
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from memllm_cli.store.transfer import ImportReport
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 JsonlFlag = Annotated[bool, typer.Option("--jsonl", help="Print one JSON object per line.")]
 CsvFlag = Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")]
+_FORMAT_FLAGS = (
+    ("json_", "json", JsonFlag),
+    ("jsonl", "jsonl", JsonlFlag),
+    ("csv_", "csv", CsvFlag),
+)
 
 
-def choose(json_: bool = False, jsonl: bool = False, csv_: bool = False) -> str:
-    """The output format from the three flags; more than one is a usage error."""
-    chosen = [name for name, on in (("json", json_), ("jsonl", jsonl), ("csv", csv_)) if on]
-    if len(chosen) > 1:
-        raise typer.BadParameter("choose one of --json, --jsonl and --csv")
-    return chosen[0] if chosen else "table"
+def listing(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a listing command the output options: ``--json``, ``--jsonl`` or ``--csv``.
+
+    The command declares a keyword-only ``fmt: str`` and receives "json", "jsonl",
+    "csv" or "table" (no flag); two flags at once are a usage error.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    shown = [p for p in signature.parameters.values() if p.name != "fmt"] + [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=flag)
+        for name, _, flag in _FORMAT_FLAGS
+    ]
+
+    @functools.wraps(command)
+    def with_format(*args: Any, **kwargs: Any) -> None:
+        chosen = [fmt for name, fmt, _ in _FORMAT_FLAGS if kwargs.pop(name)]
+        if len(chosen) > 1:
+            raise typer.BadParameter("choose one of --json, --jsonl and --csv")
+        command(*args, fmt=chosen[0] if chosen else "table", **kwargs)
+
+    # typer reads the options from the signature: the three flags instead of ``fmt``.
+    with_format.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
+    return with_format
 
 
 def render(
@@ -89,6 +116,15 @@ def _plain(value: Any) -> str:
     if len(text) >= 26 and text[4] == "-" and text[10] == "T":
         text = text[:16].replace("T", " ")
     return escape(text)
+
+
+def report_import(report: ImportReport, name: str) -> None:
+    """Warnings and skipped lines of an import, then the count: all on stderr."""
+    for warning in report.warnings:
+        message(f"warning: {warning}")
+    for number, why in report.skipped:
+        message(f"skipped line {number}: {why}")
+    message(f"imported {report.imported} facts from {name}")
 
 
 def message(text: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import open_store
-from memllm_cli.cli.output import CsvFlag, JsonFlag, JsonlFlag, choose, render
+from memllm_cli.cli.output import JsonFlag, listing, render
 
 app = typer.Typer(
     help="List relations; add your own or change their cardinality.", no_args_is_help=True
@@ -22,14 +22,12 @@ COLUMNS = [
 
 
 @app.command("list")
-def list_(
-    ctx: typer.Context, json_: JsonFlag = False, jsonl: JsonlFlag = False, csv_: CsvFlag = False
-) -> None:
+@listing
+def list_(ctx: typer.Context, *, fmt: str) -> None:
     """List relations with their Wikidata P-id, cardinality and number of current facts.
 
     Example: memllm relations list --csv
     """
-    fmt = choose(json_, jsonl, csv_)
     render((r.to_dict() for r in open_store(ctx).relations()), fmt, COLUMNS)
 
 

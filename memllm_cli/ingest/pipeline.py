@@ -163,10 +163,15 @@ class _Counted(io.TextIOWrapper):
 
 @dataclass
 class Ingestor:
-    """Runs write mode over documents into one store."""
+    """Runs write mode over documents into one store.
+
+    ``session`` may be a function that opens one: it is called when the first sentence
+    is read (its evidence names the model), so documents that are unchanged, empty or
+    unreadable never load the model.
+    """
 
     store: Store
-    session: Session
+    session: Session | Callable[[], Session]
     dry_run: bool = False
     code: bool = False
     on_proposal: Callable[[dict[str, Any]], None] | None = None
@@ -247,7 +252,7 @@ class Ingestor:
                     sentence=sentence.text,
                     line_start=sentence.line_start,
                     line_end=sentence.line_end,
-                    extractor=self.session.model.name,
+                    extractor=self._session().model.name,
                     protocol_version=PROTOCOL_VERSION,
                 )
                 if sentence.text in carried:
@@ -264,12 +269,19 @@ class Ingestor:
                     self.on_progress(self.progress)
         return kept
 
+    def _session(self) -> Session:
+        """The session, opened now if it was given as a function."""
+        if not isinstance(self.session, Session):
+            self.session = self.session()
+        return self.session
+
     def _extract(
         self, sentence: str, context: str, report: DocumentReport
     ) -> list[tuple[str, str, str]]:
         try:
             return [
-                (t.subject, t.relation, t.object) for t in self.session.extract(sentence, context)
+                (t.subject, t.relation, t.object)
+                for t in self._session().extract(sentence, context)
             ]
         except ProtocolError:
             report.parse_failures += 1

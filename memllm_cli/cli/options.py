@@ -1,0 +1,61 @@
+"""The model options of ``ask``, ``chat`` and ``ingest``, and the session they open."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from memllm_cli.cli.common import embedder, open_store
+from memllm_cli.cli.output import message
+
+if TYPE_CHECKING:
+    from memllm_cli.runtime.loop import Session
+
+ModelPath = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="A GGUF file to use instead of the default model."),
+]
+ModelUrl = Annotated[
+    str | None,
+    typer.Option("--model-url", help="An OpenAI-compatible server (llama-server, Ollama, vLLM)."),
+]
+ModelName = Annotated[
+    str | None, typer.Option("--model-name", help="The model name to send to --model-url.")
+]
+ShowMemory = Annotated[
+    bool, typer.Option("--show-memory", help="Print every memory read and write to stderr.")
+]
+Me = Annotated[str, typer.Option("--me", envvar="MEMLLM_ME", help="Your own name in memory.")]
+MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Longest answer, in tokens.")]
+
+
+def open_session(
+    ctx: typer.Context,
+    model_path: str | None,
+    url: str | None,
+    model_name: str | None,
+    *,
+    show_memory: bool,
+    me: str,
+    max_tokens: int,
+    memory: bool = True,
+) -> tuple[Session, float]:
+    """The memory and the chosen model, joined; also the model's load time in seconds."""
+    from memllm_cli.runtime import models
+    from memllm_cli.runtime.loop import Session
+
+    store = open_store(ctx)
+    started = time.perf_counter()
+    model = models.load_model(model_path, url, model_name=model_name)
+    load_seconds = time.perf_counter() - started
+    on_event = _show_event if show_memory else None
+    session = Session(
+        store, model, embedder(), me=me, memory=memory, max_tokens=max_tokens, on_event=on_event
+    )
+    return session, load_seconds
+
+
+def _show_event(kind: str, text: str) -> None:
+    message(f"[memory {kind}] {text}")

@@ -63,3 +63,49 @@ def test_migration_3_keeps_cached_vectors(tmp_path):
     with Store.open(path) as store:
         rows = store.conn.execute("SELECT id, text, vector FROM embeddings").fetchall()
         assert rows == [(1, "Oslo", b"\x00\x00\x80\x3f")]
+
+
+def test_migration_4_seeds_relation_aliases_from_empty(tmp_path):
+    with Store.open(tmp_path / "m.db") as store:
+        seed = migrations.seed_relation_aliases()
+        wanted = sum(len(row["aliases"]) for row in seed["aliases"])
+        rows = store.conn.execute(
+            "SELECT r.pid, a.alias, a.origin FROM relation_aliases a "
+            "JOIN relations r ON r.id = a.relation_id ORDER BY a.id"
+        ).fetchall()
+        expected = [
+            (row["pid"], alias, "seed") for row in seed["aliases"] for alias in row["aliases"]
+        ]
+        assert len(rows) == wanted and rows == expected
+        occupation = store.conn.execute(
+            "SELECT label, pid, cardinality FROM relations WHERE pid = 'P106'"
+        ).fetchall()
+        assert occupation == [("occupation", "P106", "many")]
+
+
+def test_migration_4_keeps_a_relation_labelled_like_an_alias(tmp_path):
+    """A version-3 memory whose model wrote "lives in" and "occupation" as relations."""
+    path = tmp_path / "v3.db"
+    conn = db.connect(path)
+    migrations.migrate(conn, target=3)
+    conn.execute(
+        "INSERT INTO relations (label, norm, created_at) VALUES "
+        "('Lives in', 'lives in', '2024-01-01'), ('occupation', 'occupation', '2024-01-01')"
+    )
+    conn.close()
+    with Store.open(path) as store, store.batch("add", "add"):
+        lives_in = store.add_fact("Tove", "lives in", "Oslo").fact
+        job = store.add_fact("Tove", "job", "geologist").fact
+        home = store.add_fact("Tove", "home", "Bergen").fact
+    with Store.open(path) as store:
+        assert migrations.version(store.conn) == migrations.LATEST
+        relations = {r.label: r for r in store.relations()}
+        assert len(relations) == 98  # the 96 seeded, and the two written before
+        assert "lives in" not in relations["residence"].aliases
+        assert (lives_in.relation, job.relation, home.relation) == (
+            "Lives in",
+            "occupation",
+            "residence",
+        )
+        assert relations["occupation"].pid == "P106" and "job" in relations["occupation"].aliases
+        assert store.relation_ids("lives in") == [relations["Lives in"].id]

@@ -225,7 +225,7 @@ def test_aliases_resolve_to_one_entity(store):
 
 def test_relations_seeded_and_settable(store):
     relations = {r.label: r for r in store.relations()}
-    assert len(relations) == 96
+    assert len(relations) == 97  # the 96 DocRED relations, and occupation (migration 4)
     assert relations["residence"].pid == "P551" and relations["residence"].cardinality == "one"
     assert relations["employer"].cardinality == "many"
     updated = store.set_relation("favourite food", cardinality="one")

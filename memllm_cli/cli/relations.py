@@ -1,16 +1,21 @@
-"""``memllm relations ...``: the relation vocabulary and each relation's cardinality."""
+"""``memllm relations ...``: the relation vocabulary, each relation's cardinality and aliases."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from memllm_cli.cli.common import open_store
 from memllm_cli.cli.output import JsonFlag, listing, render
 
+if TYPE_CHECKING:
+    from memllm_cli.store.models import Relation
+
 app = typer.Typer(
-    help="List relations; add your own or change their cardinality.", no_args_is_help=True
+    help="List relations; add your own, change their cardinality, give them aliases.",
+    no_args_is_help=True,
 )
 COLUMNS = [
     ("id", "id"),
@@ -18,17 +23,27 @@ COLUMNS = [
     ("pid", "P-id"),
     ("cardinality", "cardinality"),
     ("facts", "facts"),
+    ("aliases", "aliases"),
 ]
+
+
+def _rows(relations: Iterable[Relation], fmt: str) -> Iterator[dict[str, Any]]:
+    """Relations as rows; a table or CSV shows the aliases as one comma-separated cell."""
+    for relation in relations:
+        row = relation.to_dict()
+        if fmt in ("table", "csv"):
+            row["aliases"] = ", ".join(row["aliases"])
+        yield row
 
 
 @app.command("list")
 @listing
 def list_(ctx: typer.Context, *, fmt: str) -> None:
-    """List relations with their Wikidata P-id, cardinality and number of current facts.
+    """List relations with their Wikidata P-id, cardinality, current facts and aliases.
 
     Example: memllm relations list --csv
     """
-    render((r.to_dict() for r in open_store(ctx).relations()), fmt, COLUMNS)
+    render(_rows(open_store(ctx).relations(), fmt), fmt, COLUMNS)
 
 
 @app.command("set")
@@ -48,4 +63,30 @@ def set_(
     Example: memllm relations set "favourite food" --cardinality one
     """
     relation = open_store(ctx).set_relation(label, cardinality=cardinality, pid=pid)
-    render([relation.to_dict()], "jsonl" if json_ else "table", COLUMNS)
+    fmt = "jsonl" if json_ else "table"
+    render(_rows([relation], fmt), fmt, COLUMNS)
+
+
+@app.command("alias")
+def alias(
+    ctx: typer.Context,
+    alias: Annotated[str, typer.Argument(help="Another wording, e.g. 'lives in'.")],
+    label: Annotated[str, typer.Argument(help="The relation it means (label, P-id or alias).")],
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Stop ALIAS meaning a relation (LABEL is checked).")
+    ] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Make ALIAS mean the relation LABEL: reads and writes that say ALIAS use LABEL.
+
+    Like 'relations set', this is not in the operation log; --remove takes it back.
+
+    Example: memllm relations alias "lives with" spouse
+    """
+    store = open_store(ctx)
+    if remove:
+        relation = store.remove_relation_alias(alias, label)
+    else:
+        relation = store.add_relation_alias(alias, label)
+    fmt = "jsonl" if json_ else "table"
+    render(_rows([relation], fmt), fmt, COLUMNS)

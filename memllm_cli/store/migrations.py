@@ -216,10 +216,74 @@ DROP TABLE embeddings;
 ALTER TABLE embeddings_v3 RENAME TO embeddings;
 """
 
+_RELATION_ALIASES = """
+-- Other wordings of a relation ("lives in" for residence): exact reads and writes that use
+-- one mean the relation. A wording is either a relation's label or one relation's alias.
+CREATE TABLE relation_aliases (
+  id INTEGER PRIMARY KEY,
+  relation_id INTEGER NOT NULL REFERENCES relations(id) ON DELETE CASCADE,
+  alias TEXT NOT NULL,
+  norm TEXT NOT NULL UNIQUE,
+  origin TEXT NOT NULL CHECK (origin IN ('seed', 'user')),
+  created_at TEXT NOT NULL
+);
+CREATE INDEX relation_aliases_relation ON relation_aliases(relation_id);
+"""
+
+
+def seed_relation_aliases() -> dict[str, list[dict[str, object]]]:
+    """Migration 4's seed: relations to add, and aliases by P-id (relation_aliases.json)."""
+    text = resources.files("memllm_cli.store").joinpath("relation_aliases.json").read_text()
+    return json.loads(text)
+
+
+def _seed_relation_aliases(conn: Connection) -> None:
+    """Add the personal relations the seed names, then each alias not already a wording.
+
+    A memory made before this migration may hold a relation labelled like an alias
+    ("lives in", written by a model): its label keeps winning, and the alias is skipped.
+    """
+    from memllm_cli.store.text import norm, now
+
+    seed, created = seed_relation_aliases(), now()
+    for row in seed["relations"]:
+        found = conn.execute(
+            "SELECT id, pid FROM relations WHERE norm = ?", (norm(row["label"]),)
+        ).fetchone()
+        pid_taken = conn.execute("SELECT 1 FROM relations WHERE pid = ?", (row["pid"],)).fetchone()
+        if found is None:
+            conn.execute(
+                "INSERT INTO relations (label, norm, pid, cardinality, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    row["label"],
+                    norm(row["label"]),
+                    None if pid_taken else row["pid"],
+                    row["cardinality"],
+                    created,
+                ),
+            )
+        elif found[1] is None and pid_taken is None:
+            conn.execute("UPDATE relations SET pid = ? WHERE id = ?", (row["pid"], found[0]))
+    for row in seed["aliases"]:
+        target = conn.execute("SELECT id FROM relations WHERE pid = ?", (row["pid"],)).fetchone()
+        if target is None:
+            continue
+        for alias in row["aliases"]:
+            conn.execute(
+                "INSERT INTO relation_aliases (relation_id, alias, norm, origin, created_at) "
+                "SELECT :relation, :alias, :norm, 'seed', :created WHERE NOT EXISTS "
+                "(SELECT 1 FROM relations WHERE norm = :norm) AND NOT EXISTS "
+                "(SELECT 1 FROM relation_aliases WHERE norm = :norm)",
+                {"relation": target[0], "alias": alias, "norm": norm(alias), "created": created},
+            )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL, _seed_relations),
     Migration(2, "documents", _DOCUMENTS),
     Migration(3, "embeddings with rowids", _EMBEDDINGS_ROWID),
+    Migration(4, "relation aliases", _RELATION_ALIASES, _seed_relation_aliases),
 )
 
 LATEST = MIGRATIONS[-1].number

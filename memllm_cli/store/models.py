@@ -70,6 +70,7 @@ class Relation:
     pid: str | None
     cardinality: str
     facts: int = 0
+    aliases: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

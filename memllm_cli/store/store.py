@@ -147,6 +147,12 @@ class Store:
     ) -> Relation:
         return self.names.set_relation(label, cardinality=cardinality, pid=pid)
 
+    def add_relation_alias(self, alias: str, label: str) -> Relation:
+        return self.names.add_relation_alias(alias, label)
+
+    def remove_relation_alias(self, alias: str, label: str) -> Relation:
+        return self.names.remove_relation_alias(alias, label)
+
     # -- facts ----------------------------------------------------------------------------------
 
     def fact(self, fact_id: int) -> Fact:

@@ -21,7 +21,7 @@ def test_minilm_embedders_carry_the_calibrated_thresholds():
 
 
 def test_the_test_embedder_keeps_looser_thresholds_of_its_own():
-    expected = ReadThresholds(tau_entity=0.35, tau_relation=0.45, tau_mean=0.30)
+    expected = ReadThresholds(tau_entity=0.35, tau_relation=0.45, tau_mean=0.30, tau_fallback=0.6)
     assert HashEmbedder().read_thresholds == expected
     assert HashEmbedder(dim=64).read_thresholds == expected
 

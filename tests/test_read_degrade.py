@@ -10,7 +10,9 @@ import pytest
 
 from memllm_cli.errors import InvalidInputError, NotFoundError
 from memllm_cli.protocol import parse_query
-from memllm_cli.store.read import config_for, read
+from memllm_cli.runtime.loop import Session
+from memllm_cli.runtime.scripted import ScriptedModel
+from memllm_cli.store.read import HASH_READ, config_for, read
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ def hits(store, text, embedder=None, **config):
 
 
 def answers(store, text, embedder=None, **config):
-    return [(h.answer, False) for h in hits(store, text, embedder, **config)]
+    return [(h.answer, h.fallback) for h in hits(store, text, embedder, **config)]
 
 
 # -- relation aliases -------------------------------------------------------------------------
@@ -102,6 +104,120 @@ def test_seeded_aliases_are_neither_labels_nor_shared(store):
     assert {a: by_alias[a] for a in wanted} == wanted
 
 
+# -- the fallback -----------------------------------------------------------------------------
+
+
+def test_a_wrong_relation_falls_back_to_the_subjects_right_fact(tove, embedder):
+    # "lives near" is no label or alias, and far from every label (no fuzzy answer), but near
+    # residence's alias "lives".
+    assert answers(tove, "Tove Lindahl>>lives near>>", embedder) == [("Oslo", True)]
+    assert answers(tove, "Tove Lindahl>>home address>>", embedder) == [("Oslo", True)]
+    found = hits(tove, "Tove Lindahl>>working with>>", embedder)
+    assert [(h.answer, h.relation, h.fallback) for h in found] == [("NIVA", "employer", True)]
+    assert 0 < found[0].score <= HASH_READ.tau_fallback / 2
+
+
+def test_the_fallback_works_for_a_known_object_too(tove, embedder):
+    assert answers(tove, ">>employed with>>NIVA", embedder) == [("Tove Lindahl", True)]
+
+
+def test_the_fallback_never_offers_an_unrelated_fact(tove, embedder):
+    # Tove has a residence and an employer; neither is near a date of birth or a spouse.
+    assert answers(tove, "Tove Lindahl>>date of birth>>", embedder) == []
+    assert answers(tove, "Tove Lindahl>>spouse name>>", embedder) == []
+    assert answers(tove, ">>date of birth>>NIVA", embedder) == []
+
+
+def test_the_fallback_threshold_binds(tove, embedder):
+    assert answers(tove, "Tove Lindahl>>lives near>>", embedder, tau_fallback=0.3) == []
+
+
+def test_the_fallback_needs_a_known_name_and_an_embedder(tove, embedder):
+    assert answers(tove, "Tove Lindahl>>lives near>>") == []
+    assert answers(tove, "Zebulon Quist>>lives near>>", embedder) == []
+
+
+def test_fallback_answers_are_few_and_ranked(store, embedder):
+    with store.batch("seed", "seed"):
+        for org in ("Acme", "Bolt", "Cirrus", "Dyno", "Ecto"):
+            store.add_fact("Tove Lindahl", "employer", org)
+        store.add_fact("Tove Lindahl", "residence", "Oslo")
+    found = hits(store, "Tove Lindahl>>working with>>", embedder)
+    assert [h.answer for h in found] == ["Acme", "Bolt", "Cirrus"]
+    assert all(h.fallback and h.relation == "employer" for h in found)
+    wider = hits(store, "Tove Lindahl>>working with>>", embedder, fallback_results=10)
+    assert [h.answer for h in wider] == ["Acme", "Bolt", "Cirrus", "Dyno", "Ecto"]
+    assert [h.score for h in wider] == sorted(h.score for h in wider)
+
+
+def test_exact_and_fuzzy_answers_are_unchanged(tove, embedder):
+    with tove.batch("more", "more"):
+        tove.add_fact("Kari Nordmann", "employer", "NIVA")
+    assert answers(tove, "Tove Lindahl>>residence>>", embedder) == [("Oslo", False)]
+    assert answers(tove, ">>employer>>NIVA", embedder) == [
+        ("Tove Lindahl", False),
+        ("Kari Nordmann", False),
+    ]
+    # A fuzzy relation still answers first, and alone.
+    assert answers(tove, "Tove Lindahl>>employers>>", embedder) == [("NIVA", False)]
+    assert answers(tove, "Tove Lindahll>>residence>>", embedder) == [("Oslo", False)]
+
+
+# -- short names ------------------------------------------------------------------------------
+
+
+def test_a_unique_first_name_or_surname_stands_for_the_entity(tove):
+    assert answers(tove, "Tove>>residence>>") == [("Oslo", False)]
+    assert answers(tove, "lindahl>>lives in>>") == [("Oslo", False)]
+    assert answers(tove, "Dr. Lindahl>>residence>>") == [("Oslo", False)]
+    assert answers(tove, "Prof. Tove Lindahl>>residence>>") == [("Oslo", False)]
+    assert answers(tove, ">>employer>>Equinor") == [("Per Hansen", False)]
+    found = hits(tove, "Tove>>residence>>")[0]
+    assert (found.subject, found.relation, found.object) == ("Tove Lindahl", "residence", "Oslo")
+
+
+def test_an_ambiguous_short_name_does_not_resolve(tove):
+    with tove.batch("more", "more"):
+        tove.add_fact("Tove Berg", "residence", "Tromsø")
+        tove.add_fact("Ola Hansen", "residence", "Bodø")
+    assert answers(tove, "Tove>>residence>>") == []
+    assert answers(tove, "Hansen>>residence>>") == []
+    assert answers(tove, "Berg>>residence>>") == [("Tromsø", False)]
+    assert tove.names.short_name_entities("Tove") == []
+
+
+def test_only_first_and_last_words_count(store):
+    with store.batch("seed", "seed"):
+        store.add_fact("Mei Lin Chua", "residence", "Singapore")
+        store.add_fact("Project Kestrel", "publication date", "2025")
+    assert answers(store, "Chua>>residence>>") == [("Singapore", False)]
+    assert answers(store, "Lin>>residence>>") == []
+    assert answers(store, "Kestrel>>publication date>>") == [("2025", False)]
+    assert store.names.short_name_entities("Mei Lin") == []
+    assert store.names.short_name_entities("2025") == []
+
+
+def test_a_short_name_then_falls_back(tove, embedder):
+    assert answers(tove, "Tove>>lives near>>", embedder) == [("Oslo", True)]
+
+
+# -- in the read loop -------------------------------------------------------------------------
+
+
+def test_the_read_loop_shows_fallback_reads(tove, embedder):
+    events = []
+    model = ScriptedModel(["({", "MEM_READ(Tove Lindahl>>lives near>>)-->", "Oslo.<|im_end|>"])
+    session = Session(tove, model, embedder, on_event=lambda k, t: events.append((k, t)))
+    answer = session.ask("Where does Tove Lindahl live?")
+    assert answer.text == "Oslo." and answer.facts_used == [1]
+    assert answer.reads[0].results[0]["fallback"] is True
+    assert (
+        "fallback",
+        "Tove Lindahl>>lives near>> nearest facts: Tove Lindahl >> residence >> Oslo",
+    ) in events
+    assert [k for k, _ in events] == ["read", "fallback", "result"]
+
+
 # -- the CLI --------------------------------------------------------------------------------------
 
 
@@ -119,10 +235,14 @@ def test_cli_relation_aliases_and_fallback_queries(cli):
     assert "lives in, lives at, live in" in cli("relations", "list", "--csv").stdout
     made = json.loads(cli("relations", "alias", "dwells in", "residence", "--json").stdout)
     assert made["label"] == "residence" and made["aliases"][-1] == "dwells in"
-    query = cli("facts", "query", "tove lindahl>>dwells in>>", "--exact", "--json")
-    assert [a["answer"] for a in json.loads(query.stdout)] == ["Oslo"]
+    query = cli("facts", "query", "tove>>dwells in>>", "--exact", "--json")
+    assert [(a["answer"], a["fallback"]) for a in json.loads(query.stdout)] == [("Oslo", False)]
     assert cli("relations", "alias", "--remove", "dwells in", "residence").exit_code == 0
-    gone = cli("facts", "query", "tove lindahl>>dwells in>>", "--exact")
+    gone = cli("facts", "query", "tove>>dwells in>>", "--exact")
     assert gone.exit_code == 0 and gone.stderr == "no answer in memory\n"
     taken = cli("relations", "alias", "employer", "residence")
     assert taken.exit_code == 1 and "label of the relation" in taken.stderr
+    near = json.loads(cli("facts", "query", "Tove Lindahl>>lives near>>", "--json").stdout)
+    assert [(a["answer"], a["relation"], a["fallback"]) for a in near] == [
+        ("Oslo", "residence", True)
+    ]

@@ -221,8 +221,10 @@ def query(
 ) -> None:
     """Run a MemLLM read query, as the model does: ranked answers, at most 30.
 
-    Exact name and label matches come first; otherwise near names and labels
-    (by embedding distance) are tried, under calibrated thresholds.
+    Exact name, alias and label matches come first; otherwise near names and labels
+    (by embedding distance) are tried, under calibrated thresholds. A name can be a
+    unique first name or surname. When the name is known but nothing matches, its facts
+    with the nearest relations answer, marked fallback (not with --exact).
 
     Example: memllm facts query "Ingrid Solberg>>residence>>"
 
@@ -241,6 +243,7 @@ def query(
         ("subject", "subject"),
         ("relation", "relation"),
         ("object", "object"),
+        ("fallback", "fallback"),
     ]
     render((a.to_dict() for a in answers), fmt, columns, empty="no answer in memory")
 

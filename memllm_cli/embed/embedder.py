@@ -26,16 +26,21 @@ class ReadThresholds:
     """Cosine-distance limits for fuzzy reads, calibrated for one embedding model.
 
     A name within ``tau_entity`` and a label within ``tau_relation`` are candidates;
-    a fact qualifies when the mean of its two distances is within ``tau_mean``.
+    a fact qualifies when the mean of its two distances is within ``tau_mean``. When
+    nothing qualifies for a known entity, its facts whose relation (label or alias) is
+    within ``tau_fallback`` of the asked one answer instead, marked as a fallback.
     """
 
     tau_entity: float
     tau_relation: float
     tau_mean: float
+    tau_fallback: float
 
 
 #: all-MiniLM-L6-v2's, through either runtime (scripts/calibration.md, calibrate_thresholds.py).
-MINILM_THRESHOLDS = ReadThresholds(tau_entity=0.08, tau_relation=0.225, tau_mean=0.15)
+MINILM_THRESHOLDS = ReadThresholds(
+    tau_entity=0.08, tau_relation=0.225, tau_mean=0.15, tau_fallback=0.225
+)
 
 
 class Embedder(Protocol):

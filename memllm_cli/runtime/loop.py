@@ -140,6 +140,9 @@ class Session:
         for query in queries:
             hits = read(self.store, query, self.embedder)
             records.append(ReadRecord(query.format(), [h.to_dict() for h in hits]))
+            nearest = [h.label for h in hits if h.fallback]
+            if nearest:
+                self._event("fallback", f"{query.format()} nearest facts: " + "; ".join(nearest))
             for hit in hits:
                 if hit.answer not in merged and len(merged) < 30:
                     merged.append(hit.answer)

@@ -156,6 +156,19 @@ class FactTable:
             (json.dumps(dict(entities)), json.dumps(dict(relations)), max_mean, limit),
         ).fetchall()
 
+    def relations_of(self, asks_for: str, entities: list[int]) -> list[int]:
+        """Relations of the current facts whose known side is one of ``entities``.
+
+        The known side is the subject when the query ``asks_for`` the object, else the object.
+        """
+        known = "subject_id" if asks_for == "object" else "object_id"
+        rows = self._conn.execute(
+            f"SELECT DISTINCT relation_id FROM facts WHERE {known} IN "
+            "(SELECT value FROM json_each(?)) AND status = 'current' ORDER BY relation_id",
+            (json.dumps(entities),),
+        )
+        return [row[0] for row in rows]
+
     def ids_by(
         self,
         column: Literal["subject_id", "object_id", "relation_id"],

@@ -124,7 +124,11 @@ class FactDetail:
 
 @dataclass(frozen=True)
 class ReadAnswer:
-    """One answer to a MemLLM read query, with the fact it came from and its distance score."""
+    """One answer to a MemLLM read query, with the fact it came from and its distance score.
+
+    ``fallback``: the fact's relation is not the one asked but the nearest the entity has
+    (store/read.py), so the answer may be off; callers can say so.
+    """
 
     answer: str
     fact_id: int
@@ -132,6 +136,12 @@ class ReadAnswer:
     subject: str
     relation: str
     object: str
+    fallback: bool = False
+
+    @property
+    def label(self) -> str:
+        """``subject >> relation >> object``, as :attr:`Fact.label` names a fact."""
+        return f"{self.subject} >> {self.relation} >> {self.object}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -258,3 +258,45 @@ class Names:
             (match,),
         ).fetchall()
         return [row[0] for row in rows]
+
+    # -- short names at read time ---------------------------------------------------------------
+    # (kept apart from write-time entity resolution: reads only, nothing is linked or stored)
+
+    def short_name_entities(self, name: str, scan: int = 200) -> list[int]:
+        """The one entity a short or titled name means, if exactly one: ``[]`` otherwise.
+
+        Titles are dropped first: "Dr. Anjali Rao" means the entity named "Anjali Rao". One
+        word left ("Tove", "Dr. Rao") means the entity whose name or alias of two or more
+        words starts or ends with it ("Tove Lindahl", "Anjali Rao"), when no other entity's
+        does. A word found in more than ``scan`` names is too common to mean one entity.
+        """
+        words = _name_words(name)
+        if len(words) > 1:
+            untitled = " ".join(words)
+            return self.entity_ids(untitled) if norm(untitled) != norm(name) else []
+        if not words or not any(c.isalpha() for c in words[0]):
+            return []
+        word = words[0]
+        rows = self._conn.execute(
+            "SELECT n.entity_id, n.name FROM names_fts JOIN names n ON n.id = names_fts.rowid "
+            "WHERE names_fts MATCH ? LIMIT ?",
+            ('"' + word.replace('"', '""') + '"', scan + 1),
+        ).fetchall()
+        if len(rows) > scan:
+            return []
+        found = set()
+        for entity_id, full in rows:
+            full_words = _name_words(full)
+            if len(full_words) >= 2 and word in (full_words[0], full_words[-1]):
+                found.add(entity_id)
+        return list(found) if len(found) == 1 else []
+
+
+# Titles and the article: words in a name that do not tell two entities apart.
+_TITLE = re.compile(r"(dr|mr|mrs|ms|miss|mx|prof|professor|sir|dame|lord|lady|rev|fr|the)")
+
+
+def _name_words(name: str) -> list[str]:
+    """A name's normalised words, without titles ("Dr. Anjali Rao" -> ["anjali", "rao"])."""
+    words = [w.strip(".,;:!?\"'()") for w in norm(name).split()]
+    return [w for w in words if w and not _TITLE.fullmatch(w)]

@@ -9,6 +9,18 @@ distances is within ``tau_mean``. Answers are ranked by that mean, at most
 distances (not the paper's Contriever values): see ``scripts/calibration.md`` and
 ``scripts/calibrate_thresholds.py``.
 
+When exact and fuzzy matches give nothing, the read degrades gracefully rather than
+answering nothing at once:
+
+- a name that is the first name or surname of exactly one entity's full name ("Tove"
+  for "Tove Lindahl", "Dr. Rao" for "Anjali Rao") stands for that entity;
+- when the name is known (exactly, or as such a short name) but no fact of it has the
+  asked relation, the entity's own facts answer, ranked by how close their relation
+  (its label or any alias) is to the asked one, at most ``fallback_results`` of them and
+  only within ``tau_fallback``. Such answers carry ``fallback=True``. This needs an
+  embedder; without one a read stays exact (label similarity without meaning would
+  offer "place of death" for "place of birth").
+
 This module holds the semantics only: lookups go one way, to the store's
 components (names for exact ids, vectors for near ones, the fact table to score).
 """
@@ -42,6 +54,9 @@ class ReadConfig:
     tau_relation: float = MINILM_THRESHOLDS.tau_relation
     tau_mean: float = MINILM_THRESHOLDS.tau_mean
     max_results: int = 30
+    # The subject (or object) fallback: relation distance limit and how many answers.
+    tau_fallback: float = MINILM_THRESHOLDS.tau_fallback
+    fallback_results: int = 3
 
 
 DEFAULT_READ = ReadConfig()
@@ -61,7 +76,11 @@ def read(
     embedder: Embedder | None = None,
     config: ReadConfig | None = None,
 ) -> list[ReadAnswer]:
-    """Ranked answers to one read query. Without an embedder, only exact matches answer."""
+    """Ranked answers to one read query. Without an embedder, only exact matches answer.
+
+    Exact matches first, then fuzzy ones (with an embedder), then a short name, then the
+    known entity's facts by relation similarity (with an embedder; marked ``fallback``).
+    """
     config = config or config_for(embedder)
     name = query.subject if query.subject is not None else query.object
     if name is None:
@@ -70,17 +89,49 @@ def read(
     exact_entities = [(e, 0.0) for e in names.entity_ids(name)]
     exact_relations = [(r, 0.0) for r in names.relation_ids(query.relation)]
     answers = _answers(facts, query, exact_entities, exact_relations, config)
-    if answers or embedder is None:
+    if answers:
         return answers
-    vectors.index_pending(embedder)
-    name_vector, relation_vector = vectors.embed(embedder, [name, query.relation])
+    relation_vector, fuzzy_relations = None, []
+    if embedder is not None:
+        vectors.index_pending(embedder)
+        name_vector, relation_vector = vectors.embed(embedder, [name, query.relation])
+        fuzzy_relations = vectors.similar_relations(
+            relation_vector, k=config.k_relation, max_distance=config.tau_relation
+        )
+        answers = _fuzzy(
+            store, query, name_vector, exact_entities, exact_relations, fuzzy_relations, config
+        )
+        if answers:
+            return answers
+    # Nothing matched: degrade gracefully, from the entity the name surely means.
+    known = exact_entities
+    if not known:
+        known = [(e, 0.0) for e in names.short_name_entities(name)]
+        answers = _answers(facts, query, known, _merge(exact_relations, fuzzy_relations), config)
+        if answers:
+            return answers
+    if not known or embedder is None or relation_vector is None:
+        return []
+    return _fallback(store, query, known, embedder, relation_vector, config)
+
+
+def _fuzzy(
+    store: Store,
+    query: ReadQuery,
+    name_vector: bytes,
+    exact_entities: list[tuple[int, float]],
+    exact_relations: list[tuple[int, float]],
+    fuzzy_relations: list[tuple[int, float]],
+    config: ReadConfig,
+) -> list[ReadAnswer]:
+    """Vector candidates for whichever side did not match exactly, then for both."""
+    facts = store.fact_table
 
     def fuzzy_entities() -> list[tuple[int, float]]:
-        return vectors.similar_names(name_vector, k=config.k_entity, max_distance=config.tau_entity)
+        return store.vectors.similar_names(
+            name_vector, k=config.k_entity, max_distance=config.tau_entity
+        )
 
-    fuzzy_relations = vectors.similar_relations(
-        relation_vector, k=config.k_relation, max_distance=config.tau_relation
-    )
     # Keep whichever side matched exactly; widen only the side that did not (the name
     # search is the costly one, so it runs only when needed)...
     if exact_entities:
@@ -101,6 +152,38 @@ def read(
         _merge(exact_relations, fuzzy_relations),
         config,
     )
+
+
+def _fallback(
+    store: Store,
+    query: ReadQuery,
+    known: list[tuple[int, float]],
+    embedder: Embedder,
+    relation_vector: bytes,
+    config: ReadConfig,
+) -> list[ReadAnswer]:
+    """The known entity's facts whose relation is nearest the asked one, marked ``fallback``.
+
+    A relation's distance is the least of its label's and its aliases' (all embedded once
+    and cached); only relations within ``tau_fallback`` qualify, so an unrelated fact is
+    never offered as the answer.
+    """
+    relation_ids = store.fact_table.relations_of(query.asks_for, [e for e, _ in known])
+    if not relation_ids:
+        return []
+    wordings = store.names.relation_wordings(relation_ids)
+    texts = [text for words in wordings.values() for text in words]
+    distances = store.vectors.distances(embedder, relation_vector, texts)
+    near = sorted(
+        (min(distances[text] for text in words), relation_id)
+        for relation_id, words in wordings.items()
+    )
+    relations = [(r, d) for d, r in near if d <= config.tau_fallback]
+    loose = replace(config, tau_mean=config.tau_fallback, max_results=config.fallback_results)
+    return [
+        replace(a, fallback=True)
+        for a in _answers(store.fact_table, query, known, relations, loose)
+    ]
 
 
 def _merge(

@@ -195,3 +195,16 @@ class Vectors:
             (vector, max_distance, k),
         ).fetchall()
         return [(row[0], row[1]) for row in rows]
+
+    def distances(
+        self, embedder: Embedder, vector: bytes, texts: Sequence[str]
+    ) -> dict[str, float]:
+        """Cosine distance from ``vector`` to each of ``texts`` (embedded once, then cached)."""
+        unique = list(dict.fromkeys(texts))
+        self.embed(embedder, unique)
+        rows = self._conn.execute(
+            "SELECT text, vec_distance_cosine(vector, ?) FROM embeddings "
+            "WHERE text IN (SELECT value FROM json_each(?))",
+            (vector, json.dumps(unique)),
+        )
+        return {row[0]: row[1] for row in rows}

@@ -1,6 +1,7 @@
 """MemLLM's read semantics: answer ``subject>>relation>>`` or ``>>relation>>object``.
 
-Exact name and label matches come first and need no embedder. When the name or
+Exact matches of a name (or an entity alias) and of a label (or a P-id or relation
+alias: "lives in" for residence) come first and need no embedder. When the name or
 the label has no exact match (or the exact one yields no fact), vector
 candidates stand in: up to ``k_entity`` entities and ``k_relation`` relations
 within the distance thresholds, and a fact qualifies when the mean of its two
@@ -13,7 +14,8 @@ When exact and fuzzy matches give nothing, the read degrades gracefully rather t
 answering nothing at once:
 
 - a name that is the first name or surname of exactly one entity's full name ("Tove"
-  for "Tove Lindahl", "Dr. Rao" for "Anjali Rao") stands for that entity;
+  for "Tove Lindahl", "Dr. Rao" for "Anjali Rao") stands for that entity, and a full
+  name with a title ("Dr. Anjali Rao") for the entity named without it;
 - when the name is known (exactly, or as such a short name) but no fact of it has the
   asked relation, the entity's own facts answer, ranked by how close their relation
   (its label or any alias) is to the asked one, at most ``fallback_results`` of them and

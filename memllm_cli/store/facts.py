@@ -29,6 +29,7 @@ from memllm_cli.store.models import (
 )
 from memllm_cli.store.names import Names
 from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.resolution import NameScope
 from memllm_cli.store.text import clean, norm, now
 
 FACT_SELECT = """
@@ -195,12 +196,14 @@ class FactTable:
         evidence: Evidence | None = None,
         *,
         valid_from: str | None = None,
+        scope: NameScope | None = None,
     ) -> WriteResult:
         """Store (subject, relation, object), or add evidence to it if it is already known.
 
         For a one-valued relation the new object supersedes the current one, except
         that an automatic write (document, chat) never supersedes a manual fact: it
-        is kept, already superseded by the user's word.
+        is kept, already superseded by the user's word. With a ``scope``, short names
+        are resolved to the full names they mean (:meth:`Names.resolve`).
         """
         evidence = evidence or Evidence()
         if evidence.origin not in ORIGINS:
@@ -210,9 +213,9 @@ class FactTable:
             for what, value in (("subject", subject), ("relation", relation), ("object", obj))
             if has_markers(value)
         ]
-        subject_id = self._names.entity(subject, "subject")
+        subject_id = self._names.entity(subject, "subject", scope)
         relation_id, cardinality = self._names.relation(relation)
-        object_id = self._names.entity(obj, "object")
+        object_id = self._names.entity(obj, "object", scope)
         stamp = now()
         rivals = []
         if cardinality == "one":
@@ -363,9 +366,18 @@ class FactTable:
         self._oplog.amend_latest(fact_id, self.snapshot(fact_id))
 
     def put_back(self, fact_id: int, before: dict[str, Any] | None) -> None:
-        """Set the fact's row to ``before``; None means it did not exist (undo)."""
+        """Set the fact's row to ``before``; None means it did not exist (undo).
+
+        A row a merge dropped (a duplicate) is inserted again under its id.
+        """
         if before is None:
             self._conn.execute("DELETE FROM facts WHERE id = ?", (fact_id,))
+        elif self.snapshot(fact_id) is None:
+            self._conn.execute(
+                f"INSERT INTO facts (id, {', '.join(FACT_COLUMNS)}) "
+                f"VALUES (:id, {', '.join(':' + c for c in FACT_COLUMNS)})",
+                {**before, "id": fact_id},
+            )
         else:
             assignments = ", ".join(f"{c} = :{c}" for c in FACT_COLUMNS)
             self._conn.execute(

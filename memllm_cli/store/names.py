@@ -2,24 +2,32 @@
 
 Facts point at entities and relations by id; everything that turns a name or a
 label into those ids (exactly, after normalisation, or by keyword) lives here, so
-``Ingrid``, ``ingrid`` and an alias of hers find the same entity everywhere. This
-module owns the ``entities``, ``names`` and ``relations`` tables and their
-keyword indexes.
+``Ingrid``, ``ingrid`` and an alias of hers find the same entity everywhere. At
+write time a short name ("Ingrid") can resolve to the full name it means, by the
+rules of :mod:`~memllm_cli.store.resolution`. This module owns the ``entities``,
+``names`` and ``relations`` tables and their keyword indexes.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
-from memllm_cli.errors import InvalidInputError, NotFoundError
+from memllm_cli.errors import InvalidInputError, NotFoundError, UndoConflictError
 from memllm_cli.store import db
-from memllm_cli.store.models import Relation
+from memllm_cli.store.models import AliasResult, Relation
 from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.resolution import NameScope, full_words, means, short_name
 from memllm_cli.store.text import clean, norm, now
 from memllm_cli.store.vectors import Vectors
 
 PID = re.compile(r"^P\d+$")
+# The rows of entities and names that ops snapshot and undo restores: (table, columns).
+_ROWS = {
+    "entity": ("entities", ("name", "created_at")),
+    "name": ("names", ("entity_id", "name", "norm", "is_alias")),
+}
 
 
 class Names:
@@ -37,9 +45,14 @@ class Names:
         rows = self._conn.execute("SELECT entity_id FROM names WHERE norm = ?", (norm(name),))
         return [row[0] for row in rows]
 
-    def entity(self, name: str, what: str) -> int:
-        """The id of the entity called ``name``, created if none is; ``what`` names it in errors."""
+    def entity(self, name: str, what: str, scope: NameScope | None = None) -> int:
+        """The id of the entity called ``name``, created if none is; ``what`` names it in errors.
+
+        With a ``scope`` (a document being ingested), a short name is resolved first.
+        """
         name = clean(name, what)
+        if scope is not None:
+            return self._resolved_entity(name, scope)
         found = self._conn.execute("SELECT entity_id FROM names WHERE norm = ?", (norm(name),))
         row = found.fetchone()
         if row is not None:
@@ -54,21 +67,24 @@ class Names:
         )
         return entity_id
 
-    def add_alias(self, name: str, alias: str) -> None:
-        """Make ``alias`` another name of the entity called ``name``."""
-        entity_ids = self.entity_ids(name)
-        if not entity_ids:
-            raise NotFoundError(f"no entity named {name!r}")
+    def add_alias(self, name: str, alias: str) -> AliasResult:
+        """Make ``alias`` another name of the entity called ``name`` (logged, undoable).
+
+        Refused when ``alias`` already names another entity: merge them instead.
+        """
+        entity_id = self.entity_id(name)
         alias = clean(alias, "alias")
         taken = self.entity_ids(alias)
-        if taken:
-            if taken == entity_ids:
-                return
-            raise InvalidInputError(f"{alias!r} already names another entity")
-        self._conn.execute(
-            "INSERT INTO names (entity_id, name, norm, is_alias) VALUES (?, ?, ?, 1)",
-            (entity_ids[0], alias, norm(alias)),
-        )
+        if taken and taken[0] != entity_id:
+            other = self.canonical(taken[0])
+            called = "" if norm(other) == norm(alias) else f" ({other})"
+            raise InvalidInputError(
+                f"{alias!r} already names another entity{called}; merge the two to make them one"
+            )
+        if not taken:
+            self._insert_alias(entity_id, alias)
+        names = [n for _, n in self._names_of(entity_id)]
+        return AliasResult(self.canonical(entity_id), alias, not taken, names)
 
     def first_names(self, limit: int) -> list[str]:
         """Up to ``limit`` names and aliases, oldest first."""
@@ -110,6 +126,132 @@ class Names:
             (match, limit),
         ).fetchall()
         return [row[0] for row in rows]
+
+    # -- write-time resolution, aliases and merges (rules in resolution.py) ---------------------
+
+    def entity_id(self, name: str) -> int:
+        """The id of the entity ``name`` names (a name or an alias); NotFoundError if none."""
+        found = self.entity_ids(clean(name, "name"))
+        if not found:
+            raise NotFoundError(f"no entity named {name!r}")
+        return found[0]
+
+    def canonical(self, entity_id: int) -> str:
+        row = self._conn.execute("SELECT name FROM entities WHERE id = ?", (entity_id,)).fetchone()
+        return row[0]
+
+    def _names_of(self, entity_id: int) -> list[tuple[int, str]]:
+        """(row id, name) of the entity's names, its canonical name first."""
+        return self._conn.execute(
+            "SELECT id, name FROM names WHERE entity_id = ? ORDER BY is_alias, id", (entity_id,)
+        ).fetchall()
+
+    def resolve(self, name: str, scope: NameScope) -> str:
+        """The name to store ``name`` under: the full name a short name means, or ``name``.
+
+        Reads only; the order of the rules is in :mod:`~memllm_cli.store.resolution`.
+        """
+        short, key = short_name(name), norm(name)
+        if short is None or key in scope.keep or key in scope.kept:
+            return name
+        known = self._conn.execute("SELECT is_alias FROM names WHERE norm = ?", (key,)).fetchone()
+        if known is not None and not known[0]:
+            return name
+        # Distinct things the document named: one entity's names count once.
+        in_document: dict[object, str] = {}
+        for full in scope.candidates(short):
+            ids = self.entity_ids(full)
+            in_document.setdefault(ids[0] if ids else tuple(full_words(full) or ()), full)
+        if in_document:
+            return next(iter(in_document.values())) if len(in_document) == 1 else name
+        if known is not None:
+            return name
+        found: list[int] = []
+        for entity_id, full in self._conn.execute(
+            "SELECT n.entity_id, n.name FROM names_fts JOIN names n ON n.id = names_fts.rowid "
+            "WHERE names_fts MATCH ?",
+            ('"' + short.word.replace('"', '""') + '"',),
+        ):
+            if entity_id not in found and means(short, full):
+                found.append(entity_id)
+                if len(found) > 1:
+                    return name
+        return self.canonical(found[0]) if found else name
+
+    def resolved_name(self, name: str, scope: NameScope) -> str:
+        """The entity name a write in ``scope`` would store ``name`` as; writes nothing."""
+        stored = self.resolve(clean(name, "name"), scope)
+        ids = self.entity_ids(stored)
+        stored = self.canonical(ids[0]) if ids else stored
+        scope.wrote(name, stored)
+        return stored
+
+    def _resolved_entity(self, name: str, scope: NameScope) -> int:
+        """The entity ``name`` means in ``scope``; a resolved short name becomes its alias."""
+        stored = self.resolve(name, scope)
+        entity_id = self.entity(stored, "name")
+        if norm(stored) != norm(name) and not self.entity_ids(name):
+            self._insert_alias(entity_id, name)
+        scope.wrote(name, self.canonical(entity_id))
+        return entity_id
+
+    def _insert_alias(self, entity_id: int, alias: str) -> None:
+        row_id = self._conn.execute(
+            "INSERT INTO names (entity_id, name, norm, is_alias) VALUES (?, ?, ?, 1)",
+            (entity_id, alias, norm(alias)),
+        ).lastrowid
+        self._oplog.log("alias", row_id, None, self.snapshot("name", row_id), "name")
+
+    def move_names(self, from_id: int, to_id: int, op: str) -> list[str]:
+        """Every name of ``from_id`` becomes an alias of ``to_id`` (a merge); returns them."""
+        moved = self._names_of(from_id)
+        for row_id, _ in moved:
+            before = self.snapshot("name", row_id)
+            self._conn.execute(
+                "UPDATE names SET entity_id = ?, is_alias = 1 WHERE id = ?", (to_id, row_id)
+            )
+            self._oplog.log(op, row_id, before, self.snapshot("name", row_id), "name")
+        return [name for _, name in moved]
+
+    def drop_entity(self, entity_id: int, op: str) -> None:
+        """Remove an entity that nothing names or mentions any more (a merge), logged."""
+        before = self.snapshot("entity", entity_id)
+        self._conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,))
+        self._oplog.log(op, entity_id, before, None, "entity")
+
+    def snapshot(self, target: str, row_id: int) -> dict[str, Any] | None:
+        """The entity's or name's row as ops record it (``target``: entity or name)."""
+        table, columns = _ROWS[target]
+        row = self._conn.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)
+        ).fetchone()
+        return dict(zip(columns, row, strict=True)) if row else None
+
+    def put_back(self, target: str, row_id: int, before: dict[str, Any] | None, op: str) -> None:
+        """Set an entity or name row to ``before`` (None: it did not exist), logged (undo)."""
+        table, columns = _ROWS[target]
+        current = self.snapshot(target, row_id)
+        if target == "entity" and before is not None and current not in (None, before):
+            raise UndoConflictError(
+                f"entity id {row_id} now belongs to {current['name']!r}, made later; "
+                "undo that first"
+            )
+        if before is None:
+            if target == "name":
+                self._vectors.forget_name(row_id)
+            self._conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+        elif current is None:
+            self._conn.execute(
+                f"INSERT INTO {table} (id, {', '.join(columns)}) "
+                f"VALUES (:id, {', '.join(':' + c for c in columns)})",
+                {**before, "id": row_id},
+            )
+        else:
+            assignments = ", ".join(f"{c} = :{c}" for c in columns)
+            self._conn.execute(
+                f"UPDATE {table} SET {assignments} WHERE id = :id", {**before, "id": row_id}
+            )
+        self._oplog.log(op, row_id, current, self.snapshot(target, row_id), target)
 
     # -- relations ------------------------------------------------------------------------------
 

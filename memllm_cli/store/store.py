@@ -3,8 +3,9 @@
 :class:`Store` opens and migrates the memory file and hands out its components,
 each a small class over the same connection that owns the SQL of one concept:
 
-- :mod:`~memllm_cli.store.names` (``store.names``): entities, names and aliases;
-  relations and their labels.
+- :mod:`~memllm_cli.store.names` (``store.names``): entities, names and aliases
+  (with :mod:`~memllm_cli.store.resolution`: which full name a short name written
+  in a document means); relations and their labels.
 - :mod:`~memllm_cli.store.facts` (``store.fact_table``): facts and their lifecycle
   (add, edit, supersede, end, restore), listing with
   :mod:`~memllm_cli.store.filters`, detail.
@@ -17,7 +18,8 @@ each a small class over the same connection that owns the SQL of one concept:
 
 The facade's methods are the store's API for the rest of memllm, which never
 touches the connection. MemLLM reads, searches, the doctor's checks and
-import/export (``read``, ``search``, ``doctor``, ``transfer``) call the components.
+import/export (``read``, ``search``, ``doctor``, ``transfer``) and entity merges
+(``merge``) call the components.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ from memllm_cli.errors import StoreError
 from memllm_cli.store import db, migrations
 from memllm_cli.store.documents import Documents
 from memllm_cli.store.facts import FactTable
+from memllm_cli.store.merge import merge
 from memllm_cli.store.models import (
+    AliasResult,
     Evidence,
     Fact,
     FactDetail,
     FactFilter,
+    MergeResult,
     Op,
     Relation,
     UndoResult,
@@ -44,6 +49,7 @@ from memllm_cli.store.models import (
 )
 from memllm_cli.store.names import Names
 from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.resolution import NameScope
 from memllm_cli.store.undo import undo
 from memllm_cli.store.vectors import Vectors
 
@@ -136,8 +142,16 @@ class Store:
     def relation_ids(self, label: str) -> list[int]:
         return self.names.relation_ids(label)
 
-    def add_alias(self, name: str, alias: str) -> None:
-        self.names.add_alias(name, alias)
+    def add_alias(self, name: str, alias: str) -> AliasResult:
+        return self.names.add_alias(name, alias)
+
+    def resolve_name(self, name: str, scope: NameScope) -> str:
+        """The name a write in ``scope`` stores ``name`` under; reads only (``--dry-run``)."""
+        return self.names.resolved_name(name, scope)
+
+    def merge(self, name: str, other: str) -> MergeResult:
+        """Merge the entity ``other`` names into the one ``name`` names (see store.merge)."""
+        return merge(self.conn, self.fact_table, self.documents, self.names, name, other)
 
     def relations(self) -> list[Relation]:
         return self.names.relations()
@@ -176,8 +190,12 @@ class Store:
         evidence: Evidence | None = None,
         *,
         valid_from: str | None = None,
+        scope: NameScope | None = None,
     ) -> WriteResult:
-        return self.fact_table.add(subject, relation, obj, evidence, valid_from=valid_from)
+        """Store a fact; with a ``scope`` (a document), short names resolve to full names."""
+        return self.fact_table.add(
+            subject, relation, obj, evidence, valid_from=valid_from, scope=scope
+        )
 
     def edit_fact(
         self,

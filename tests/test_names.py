@@ -110,6 +110,20 @@ def test_two_full_names_leave_the_short_name_as_written(cli, scripted_model, tmp
     assert ("Tove", "Tove", 0) in names(memllm_home)
 
 
+def test_a_short_name_after_in_is_a_place(cli, scripted_model, tmp_path, memllm_home):
+    outputs, _ = scripted_model
+    outputs += [
+        write("Florence Welch>>residence>>London"),
+        write("Florence Welch>>place of birth>>Florence"),
+    ]
+    text = "Florence Welch lives in London. She was born in Florence.\n"
+    ingest(cli, tmp_path, "a.md", text)
+    assert [(s, o) for s, _, o, _ in stored(memllm_home)] == [
+        ("Florence Welch", "London"),
+        ("Florence Welch", "Florence"),
+    ]
+
+
 def test_a_later_full_name_does_not_take_a_name_stored_as_written(
     cli, scripted_model, tmp_path, memllm_home
 ):

@@ -152,7 +152,7 @@ class Names:
         Reads only; the order of the rules is in :mod:`~memllm_cli.store.resolution`.
         """
         short, key = short_name(name), norm(name)
-        if short is None or key in scope.keep or key in scope.kept:
+        if short is None or key in scope.keep | scope.kept | scope.places:
             return name
         known = self._conn.execute("SELECT is_alias FROM names WHERE norm = ?", (key,)).fetchone()
         if known is not None and not known[0]:

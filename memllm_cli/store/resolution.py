@@ -10,7 +10,9 @@ This module holds the rules and the :class:`NameScope` of one document (the name
 it has named so far); it has no SQL. :meth:`memllm_cli.store.names.Names.resolve`
 applies the rules to the memory, in this order:
 
-1. A name that is not short, or is protected (the user's own), stays as written.
+1. A name that is not short, or is protected (the user's own), stays as written; so
+   does one the sentence places after "in" or "near" ("born in Florence": a place,
+   whatever "Florence Welch" the document named).
 2. A short name this document already stored as written stays so (consistency).
 3. A short name that is an entity's canonical name in memory stays that entity
    ("Brighton" stays Brighton once known, whatever "Brighton Juniors" says).
@@ -44,6 +46,7 @@ TITLES = frozenset(_TITLES.split())
 NOT_NAMES = frozenset(_NOT_NAMES.split())
 MAX_FULL = 4  # words in a full name, after its title
 _CHUNK = re.compile(r"\S+")
+_PLACED = re.compile(r"\b(?:in|near)\s+(\S+)", re.IGNORECASE)
 _EDGE = "\"'“”‘’()[]{}<>«»*_`,.;:!?"
 
 
@@ -138,12 +141,14 @@ class NameScope:
     keep: frozenset[str] = frozenset()
     named: dict[str, str] = field(default_factory=dict)  # norm -> full name, in order
     kept: set[str] = field(default_factory=set)  # norms of short names stored as written
+    places: set[str] = field(default_factory=set)  # norms of words after "in" in this sentence
 
     def __post_init__(self) -> None:
         self.keep = frozenset(norm(name) for name in self.keep)
 
     def read(self, text: str) -> None:
-        """Note the full names a sentence of the document names."""
+        """Note the full names a sentence of the document names, and what it places."""
+        self.places = {norm(word.strip(_EDGE)) for word in _PLACED.findall(text)}
         for name in text_names(text):
             self.named.setdefault(norm(name), name)
 

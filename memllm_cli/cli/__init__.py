@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from memllm_cli.cli import converse, evaluate, facts, history, ingest, relations
+from memllm_cli.cli import converse, entities, evaluate, facts, history, ingest, relations
 from memllm_cli.cli import doctor as doctor_cmd
 from memllm_cli.cli.common import MemllmGroup, state
 
@@ -28,6 +28,8 @@ app.command("ingest")(ingest.ingest)
 app.command("apply")(ingest.apply)
 app.command("ask")(converse.ask)
 app.command("chat")(converse.chat)
+facts.app.command("alias")(entities.alias)
+facts.app.command("merge")(entities.merge)
 app.add_typer(facts.app, name="facts")
 app.add_typer(relations.app, name="relations")
 app.command("history")(history.history)

@@ -32,7 +32,7 @@ from memllm_cli.ingest.text import sentences
 from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.prompts import next_context
-from memllm_cli.store import Evidence, Store
+from memllm_cli.store import Evidence, NameScope, Store
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.text")
@@ -231,6 +231,7 @@ class Ingestor:
                 carried.setdefault(sentence, []).append((fact.subject, fact.relation, fact.object))
         kept: set[int] = set()
         context: list[str] = []
+        scope: NameScope | None = None  # the names this document named; see store.resolution
         size = max(doc.path.stat().st_size, 1)
         self.progress.document = doc.name
         with doc.path.open("rb") as raw:
@@ -255,13 +256,16 @@ class Ingestor:
                     extractor=self._session().model.name,
                     protocol_version=PROTOCOL_VERSION,
                 )
+                if scope is None:  # the user's own entity is never resolved
+                    scope = NameScope(keep=frozenset({self._session().me}))
+                scope.read(sentence.text)
                 if sentence.text in carried:
                     report.reused += 1
                     triples = carried[sentence.text]
                 else:
                     triples = self._extract(sentence.text, " ".join(context), report)
                 for subject, relation, obj in triples:
-                    self._store(subject, relation, obj, evidence, report, kept)
+                    self._store(subject, relation, obj, evidence, report, kept, scope)
                 context = next_context(context, sentence.text)
                 self.progress.sentences += 1
                 self.progress.fraction = min(stream.chars / size, 1.0)
@@ -295,10 +299,13 @@ class Ingestor:
         evidence: Evidence,
         report: DocumentReport,
         kept: set[int],
+        scope: NameScope,
     ) -> None:
+        """Store one triple, its short names resolved in the document's ``scope``."""
         report.facts += 1
         self.progress.facts += 1
         if self.dry_run:
+            subject, obj = (self._resolved(name, scope) for name in (subject, obj))
             if self.on_proposal is not None:
                 self.on_proposal(
                     {
@@ -310,7 +317,7 @@ class Ingestor:
                 )
             return
         try:
-            result = self.store.add_fact(subject, relation, obj, evidence)
+            result = self.store.add_fact(subject, relation, obj, evidence, scope=scope)
         except InvalidInputError:
             report.facts -= 1
             self.progress.facts -= 1
@@ -318,3 +325,10 @@ class Ingestor:
         kept.add(result.fact.id)
         report.added += result.action in ("added", "revived")
         report.superseded += len(result.superseded)
+
+    def _resolved(self, name: str, scope: NameScope) -> str:
+        """The name a real run would store ``name`` under (a dry run shows it, writes nothing)."""
+        try:
+            return self.store.resolve_name(name, scope)
+        except InvalidInputError:
+            return name

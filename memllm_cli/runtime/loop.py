@@ -38,7 +38,7 @@ from memllm_cli.protocol import (
 )
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.model import Generation, Model, Usage
-from memllm_cli.store import Evidence, Store, WriteResult
+from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.read import read
 
 FIRST_PERSON = frozenset({"i", "me", "my", "myself", "mine", "user", "the user"})
@@ -113,6 +113,7 @@ class Session:
     on_event: Event | None = None
     on_text: Callable[[str], None] | None = None
     usage: Usage = field(default_factory=Usage)
+    scope: NameScope | None = None  # the names this conversation named, for chat writes
 
     def _generate(self, prompt: str, **options: Any) -> Generation:
         gen = self.model.generate(prompt, **options)
@@ -267,6 +268,9 @@ class Session:
             return []
         if not triples:
             return []
+        if self.scope is None:  # short names resolve as in a document; the user's own never
+            self.scope = NameScope(keep=frozenset({self.me}))
+        self.scope.read(statement)
         evidence = Evidence(
             origin="chat",
             source_kind="chat",
@@ -278,7 +282,8 @@ class Session:
         )
         with self.store.batch("chat", f"chat: {statement[:60]}"):
             results = [
-                self.store.add_fact(t.subject, t.relation, t.object, evidence) for t in triples
+                self.store.add_fact(t.subject, t.relation, t.object, evidence, scope=self.scope)
+                for t in triples
             ]
         for result in results:
             fact = result.fact

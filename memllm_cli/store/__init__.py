@@ -3,8 +3,11 @@
 Each concept has one module that owns its SQL:
 
 - ``store.py``: the facade, over one connection; the only entry point from outside.
-- ``names.py``: entities, their names and aliases; relations and their labels.
-- ``facts.py`` (with ``filters.py``): facts, their lifecycle, listing and detail.
+- ``names.py`` (with ``resolution.py``): entities, their names and aliases, and
+  which full name a short name means.
+- ``relations.py``: relations, their labels, P-ids, cardinalities and aliases.
+- ``facts.py`` (with ``filters.py``): facts, their lifecycle, listing and detail;
+  ``ranking.py``: the fact queries that reads and searches rank by.
 - ``oplog.py`` (with ``undo.py``): batches, the op log, history and undo.
 - ``documents.py``: sources, evidence, ingested document versions and sentences.
 - ``vectors.py``: the embedding cache, the sqlite-vec index, nearest names and labels.
@@ -12,10 +15,12 @@ Each concept has one module that owns its SQL:
 - ``models.py`` and ``text.py``: the dataclasses handed out, and name helpers.
 
 Built on those: ``read.py`` (MemLLM reads), ``search.py`` (``facts search``),
-``doctor.py`` (health checks) and ``transfer.py`` (export and import).
+``doctor.py`` (health checks), ``transfer.py`` (export and import) and
+``merge.py`` (two entities made one).
 """
 
 from memllm_cli.store.models import Evidence, Fact, FactFilter, ReadAnswer, WriteResult
+from memllm_cli.store.resolution import NameScope
 from memllm_cli.store.store import Store
 
-__all__ = ["Evidence", "Fact", "FactFilter", "ReadAnswer", "Store", "WriteResult"]
+__all__ = ["Evidence", "Fact", "FactFilter", "NameScope", "ReadAnswer", "Store", "WriteResult"]

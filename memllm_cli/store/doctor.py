@@ -102,7 +102,7 @@ def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
             [" | ".join(names) for names in dupes[:5]],
         )
     )
-    conflicts = store.names.one_valued_conflicts()
+    conflicts = store.relation_table.one_valued_conflicts()
     findings.append(
         _warning_if(
             "one-valued conflicts",

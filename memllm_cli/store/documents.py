@@ -10,11 +10,27 @@ can be retracted. This module owns the ``sources``, ``provenance`` and
 
 from __future__ import annotations
 
+from typing import Any
+
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.store import db
 from memllm_cli.store.models import Evidence
 from memllm_cli.store.oplog import OpLog
 from memllm_cli.store.text import now
+
+# The columns of a provenance row that ops snapshot and undo restores.
+EVIDENCE_COLUMNS = (
+    "fact_id",
+    "batch_id",
+    "origin",
+    "source_id",
+    "sentence",
+    "line_start",
+    "line_end",
+    "extractor",
+    "protocol_version",
+    "created_at",
+)
 
 
 class Documents:
@@ -86,6 +102,42 @@ class Documents:
         self._conn.execute(
             "DELETE FROM provenance WHERE batch_id = ? AND fact_id = ?", (batch_id, fact_id)
         )
+
+    # -- evidence moved by merges ----------------------------------------------------------------
+
+    def _evidence_row(self, row_id: int) -> dict[str, Any] | None:
+        row = self._conn.execute(
+            f"SELECT {', '.join(EVIDENCE_COLUMNS)} FROM provenance WHERE id = ?", (row_id,)
+        ).fetchone()
+        return dict(zip(EVIDENCE_COLUMNS, row, strict=True)) if row else None
+
+    def move_evidence(self, from_fact: int, to_fact: int, op: str) -> None:
+        """Every statement of ``from_fact`` now states ``to_fact`` (a merge collapsing twins)."""
+        rows = self._conn.execute(
+            "SELECT id FROM provenance WHERE fact_id = ? ORDER BY id", (from_fact,)
+        ).fetchall()
+        for (row_id,) in rows:
+            before = self._evidence_row(row_id)
+            self._conn.execute("UPDATE provenance SET fact_id = ? WHERE id = ?", (to_fact, row_id))
+            self._oplog.log(op, row_id, before, self._evidence_row(row_id), "evidence")
+
+    def put_back_evidence(self, row_id: int, before: dict[str, Any] | None, op: str) -> None:
+        """Set the evidence row to ``before`` (None: it did not exist), logged as ``op`` (undo)."""
+        current = self._evidence_row(row_id)
+        if before is None:
+            self._conn.execute("DELETE FROM provenance WHERE id = ?", (row_id,))
+        elif current is None:
+            self._conn.execute(
+                f"INSERT INTO provenance (id, {', '.join(EVIDENCE_COLUMNS)}) "
+                f"VALUES (:id, {', '.join(':' + c for c in EVIDENCE_COLUMNS)})",
+                {**before, "id": row_id},
+            )
+        else:
+            assignments = ", ".join(f"{c} = :{c}" for c in EVIDENCE_COLUMNS)
+            self._conn.execute(
+                f"UPDATE provenance SET {assignments} WHERE id = :id", {**before, "id": row_id}
+            )
+        self._oplog.log(op, row_id, current, self._evidence_row(row_id), "evidence")
 
     def count_unsourced(self) -> int:
         """Facts with no provenance row."""

@@ -3,15 +3,14 @@
 Facts are never destroyed by edits or supersession; they change status and gain
 ``valid_to``, so history and ``--as-of`` stay answerable. Every change is logged
 in the op log with the row before and after. This module owns the ``facts``
-table: writing, listing (with :mod:`~memllm_cli.store.filters`), detail, and the
-queries that reads and searches rank facts by.
+table: writing, listing (with :mod:`~memllm_cli.store.filters`) and detail; the
+queries that reads and searches rank facts by are in :mod:`~memllm_cli.store.ranking`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Any
 
 from memllm_cli.errors import InvalidInputError, NotFoundError
 from memllm_cli.protocol import has_markers
@@ -29,6 +28,8 @@ from memllm_cli.store.models import (
 )
 from memllm_cli.store.names import Names
 from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.relations import Relations
+from memllm_cli.store.resolution import NameScope
 from memllm_cli.store.text import clean, norm, now
 
 FACT_SELECT = """
@@ -51,19 +52,23 @@ FACT_COLUMNS = (
     "valid_to",
     "superseded_by",
 )
-# (fact id, mean distance, answer name, subject, relation, object): one scored read answer.
-ScoredRow = tuple[int, float, str, str, str, str]
 
 
 class FactTable:
     """The facts: read, filtered, written, superseded, ended and restored."""
 
     def __init__(
-        self, conn: db.Connection, oplog: OpLog, names: Names, documents: Documents
+        self,
+        conn: db.Connection,
+        oplog: OpLog,
+        names: Names,
+        relations: Relations,
+        documents: Documents,
     ) -> None:
         self._conn = conn
         self._oplog = oplog
         self._names = names
+        self._relations = relations
         self._documents = documents
 
     # -- reading --------------------------------------------------------------------------------
@@ -123,70 +128,6 @@ class FactTable:
         ).fetchone()
         return None if row is None else row[0]
 
-    # -- what reads and searches rank ---------------------------------------------------------
-
-    def scored(
-        self,
-        asks_for: str,
-        entities: list[tuple[int, float]],
-        relations: list[tuple[int, float]],
-        *,
-        max_mean: float,
-        limit: int,
-    ) -> list[ScoredRow]:
-        """Current facts whose known side and relation are candidates, by mean distance.
-
-        ``entities`` and ``relations`` are (id, distance) pairs; the known side is the
-        subject when the query ``asks_for`` the object, else the object.
-        """
-        known, answer = (
-            ("subject_id", "object_id") if asks_for == "object" else ("object_id", "subject_id")
-        )
-        # Score, filter, order and cut in SQL: a common object can have thousands of facts.
-        return self._conn.execute(
-            "WITH e(id, d) AS (SELECT CAST(key AS INTEGER), value FROM json_each(?)), "
-            "r(id, d) AS (SELECT CAST(key AS INTEGER), value FROM json_each(?)) "
-            f"SELECT f.id, (e.d + r.d) / 2.0 AS score, a.name, s.name, rel.label, o.name "
-            f"FROM facts f JOIN e ON e.id = f.{known} JOIN r ON r.id = f.relation_id "
-            f"JOIN entities a ON a.id = f.{answer} "
-            "JOIN entities s ON s.id = f.subject_id "
-            "JOIN relations rel ON rel.id = f.relation_id "
-            "JOIN entities o ON o.id = f.object_id "
-            "WHERE f.status = 'current' AND score <= ? ORDER BY score, f.id LIMIT ?",
-            (json.dumps(dict(entities)), json.dumps(dict(relations)), max_mean, limit),
-        ).fetchall()
-
-    def relations_of(self, asks_for: str, entities: list[int]) -> list[int]:
-        """Relations of the current facts whose known side is one of ``entities``.
-
-        The known side is the subject when the query ``asks_for`` the object, else the object.
-        """
-        known = "subject_id" if asks_for == "object" else "object_id"
-        rows = self._conn.execute(
-            f"SELECT DISTINCT relation_id FROM facts WHERE {known} IN "
-            "(SELECT value FROM json_each(?)) AND status = 'current' ORDER BY relation_id",
-            (json.dumps(entities),),
-        )
-        return [row[0] for row in rows]
-
-    def ids_by(
-        self,
-        column: Literal["subject_id", "object_id", "relation_id"],
-        ranked_ids: Sequence[int],
-        include_all: bool,
-        limit: int,
-    ) -> list[int]:
-        """Fact ids whose ``column`` is one of ``ranked_ids``, in the order of those ids."""
-        if not ranked_ids:
-            return []
-        status = "" if include_all else " AND f.status = 'current'"
-        rows = self._conn.execute(
-            f"SELECT f.id, j.key FROM json_each(?) j JOIN facts f ON f.{column} = j.value "
-            f"WHERE 1{status} ORDER BY j.key, f.id LIMIT ?",
-            (json.dumps(list(ranked_ids)), limit),
-        ).fetchall()
-        return [row[0] for row in rows]
-
     # -- writing --------------------------------------------------------------------------------
 
     def snapshot(self, fact_id: int) -> dict[str, Any] | None:
@@ -208,12 +149,14 @@ class FactTable:
         evidence: Evidence | None = None,
         *,
         valid_from: str | None = None,
+        scope: NameScope | None = None,
     ) -> WriteResult:
         """Store (subject, relation, object), or add evidence to it if it is already known.
 
         For a one-valued relation the new object supersedes the current one, except
         that an automatic write (document, chat) never supersedes a manual fact: it
-        is kept, already superseded by the user's word.
+        is kept, already superseded by the user's word. With a ``scope``, short names
+        are resolved to the full names they mean (:meth:`Names.resolve`).
         """
         evidence = evidence or Evidence()
         if evidence.origin not in ORIGINS:
@@ -223,9 +166,9 @@ class FactTable:
             for what, value in (("subject", subject), ("relation", relation), ("object", obj))
             if has_markers(value)
         ]
-        subject_id = self._names.entity(subject, "subject")
-        relation_id, cardinality = self._names.relation(relation)
-        object_id = self._names.entity(obj, "object")
+        subject_id = self._names.entity(subject, "subject", scope)
+        relation_id, cardinality = self._relations.relation(relation)
+        object_id = self._names.entity(obj, "object", scope)
         stamp = now()
         rivals = []
         if cardinality == "one":
@@ -335,7 +278,7 @@ class FactTable:
         if record.get("origin", "manual") not in ORIGINS:
             raise InvalidInputError(f"origin is one of {', '.join(ORIGINS)}")
         subject_id = self._names.entity(record["subject"], "subject")
-        relation_id, _ = self._names.relation(record["relation"])
+        relation_id, _ = self._relations.relation(record["relation"])
         object_id = self._names.entity(record["object"], "object")
         stamp = now()
         values = {
@@ -376,9 +319,18 @@ class FactTable:
         self._oplog.amend_latest(fact_id, self.snapshot(fact_id))
 
     def put_back(self, fact_id: int, before: dict[str, Any] | None) -> None:
-        """Set the fact's row to ``before``; None means it did not exist (undo)."""
+        """Set the fact's row to ``before``; None means it did not exist (undo).
+
+        A row a merge dropped (a duplicate) is inserted again under its id.
+        """
         if before is None:
             self._conn.execute("DELETE FROM facts WHERE id = ?", (fact_id,))
+        elif self.snapshot(fact_id) is None:
+            self._conn.execute(
+                f"INSERT INTO facts (id, {', '.join(FACT_COLUMNS)}) "
+                f"VALUES (:id, {', '.join(':' + c for c in FACT_COLUMNS)})",
+                {**before, "id": fact_id},
+            )
         else:
             assignments = ", ".join(f"{c} = :{c}" for c in FACT_COLUMNS)
             self._conn.execute(

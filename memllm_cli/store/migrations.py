@@ -279,11 +279,20 @@ def _seed_relation_aliases(conn: Connection) -> None:
             )
 
 
+_OP_TARGETS = """
+-- Aliases and merges change entities, names and which fact a statement belongs to, and undo
+-- must put those rows back too: an op now names the table of the row it changed, and
+-- ops.fact_id holds that row's id (a fact's, as before, for target 'fact').
+ALTER TABLE ops ADD COLUMN target TEXT NOT NULL DEFAULT 'fact'
+  CHECK (target IN ('fact', 'entity', 'name', 'evidence'));
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL, _seed_relations),
     Migration(2, "documents", _DOCUMENTS),
     Migration(3, "embeddings with rowids", _EMBEDDINGS_ROWID),
     Migration(4, "relation aliases", _RELATION_ALIASES, _seed_relation_aliases),
+    Migration(5, "ops on entities, names and evidence", _OP_TARGETS),
 )
 
 LATEST = MIGRATIONS[-1].number

@@ -78,16 +78,20 @@ class Relation:
 
 @dataclass(frozen=True)
 class Op:
-    """One row of the operation log."""
+    """One row of the operation log: a change to a fact, or to an entity, name or evidence.
+
+    ``fact_id`` is None for the others; ``fact`` then says what changed ("name Tove").
+    """
 
     id: int
     batch_id: int
     batch: str
     op: str
-    fact_id: int
+    fact_id: int | None
     fact: str
     created_at: str
     undone_by: int | None
+    target: str = "fact"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +105,43 @@ class WriteResult:
     action: Literal["added", "restated", "revived"]
     superseded: list[Fact] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AliasResult:
+    """``facts alias``: the entity, the alias, whether it is new, and all the entity's names."""
+
+    entity: str
+    alias: str
+    added: bool
+    names: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """``facts merge``: what moved to ``entity`` from the entity ``merged`` named.
+
+    ``collapsed`` holds (dropped fact, kept fact) pairs; ``conflicts`` the labels of
+    one-valued relations left with several current manual facts (never superseded).
+    """
+
+    entity: str
+    merged: str
+    moved: list[int]
+    collapsed: list[tuple[int, int]]
+    superseded: list[Fact]
+    aliases: list[str]
+    conflicts: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in self.__dict__.items() if k != "superseded"},
+            "collapsed": [{"dropped": d, "kept": k} for d, k in self.collapsed],
+            "superseded": [f.to_dict() for f in self.superseded],
+        }
 
 
 @dataclass(frozen=True)

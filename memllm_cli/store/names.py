@@ -1,30 +1,44 @@
-"""Names: entities with their names and aliases, and relations with their labels and aliases.
+"""Names: entities with their names and aliases.
 
-Facts point at entities and relations by id; everything that turns a name or a
-label into those ids (exactly, after normalisation, or by keyword) lives here, so
-``Ingrid``, ``ingrid`` and an alias of hers find the same entity everywhere, and
-"lives in" finds residence. This module owns the ``entities``, ``names``,
-``relations`` and ``relation_aliases`` tables and their keyword indexes.
+Facts point at entities by id; everything that turns a name into those ids (exactly,
+after normalisation, by keyword, or as the short name of one full name) lives here,
+so ``Ingrid``, ``ingrid`` and an alias of hers find the same entity everywhere. At
+write time a short name ("Ingrid") can resolve to the full name it means, by the
+rules of :mod:`~memllm_cli.store.resolution`, which reads use too. This module owns
+the ``entities`` and ``names`` tables and their keyword index; relations are in
+:mod:`~memllm_cli.store.relations`.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
+from typing import Any
 
-from memllm_cli.errors import InvalidInputError, NotFoundError
+from memllm_cli.errors import InvalidInputError, NotFoundError, UndoConflictError
 from memllm_cli.store import db
-from memllm_cli.store.models import Relation
+from memllm_cli.store.models import AliasResult
 from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.resolution import (
+    NameScope,
+    ShortName,
+    full_words,
+    means,
+    read_short_name,
+    short_name,
+    untitled,
+)
 from memllm_cli.store.text import clean, norm, now
 from memllm_cli.store.vectors import Vectors
 
-PID = re.compile(r"^P\d+$")
+# The rows of entities and names that ops snapshot and undo restores: (table, columns).
+_ROWS = {
+    "entity": ("entities", ("name", "created_at")),
+    "name": ("names", ("entity_id", "name", "norm", "is_alias")),
+}
 
 
 class Names:
-    """Entities, their names and aliases; relations, their labels and Wikidata P-ids."""
+    """Entities, their names and aliases."""
 
     def __init__(self, conn: db.Connection, oplog: OpLog, vectors: Vectors) -> None:
         self._conn = conn
@@ -38,9 +52,14 @@ class Names:
         rows = self._conn.execute("SELECT entity_id FROM names WHERE norm = ?", (norm(name),))
         return [row[0] for row in rows]
 
-    def entity(self, name: str, what: str) -> int:
-        """The id of the entity called ``name``, created if none is; ``what`` names it in errors."""
+    def entity(self, name: str, what: str, scope: NameScope | None = None) -> int:
+        """The id of the entity called ``name``, created if none is; ``what`` names it in errors.
+
+        With a ``scope`` (a document being ingested), a short name is resolved first.
+        """
         name = clean(name, what)
+        if scope is not None:
+            return self._resolved_entity(name, scope)
         found = self._conn.execute("SELECT entity_id FROM names WHERE norm = ?", (norm(name),))
         row = found.fetchone()
         if row is not None:
@@ -55,21 +74,24 @@ class Names:
         )
         return entity_id
 
-    def add_alias(self, name: str, alias: str) -> None:
-        """Make ``alias`` another name of the entity called ``name``."""
-        entity_ids = self.entity_ids(name)
-        if not entity_ids:
-            raise NotFoundError(f"no entity named {name!r}")
+    def add_alias(self, name: str, alias: str) -> AliasResult:
+        """Make ``alias`` another name of the entity called ``name`` (logged, undoable).
+
+        Refused when ``alias`` already names another entity: merge them instead.
+        """
+        entity_id = self.entity_id(name)
         alias = clean(alias, "alias")
         taken = self.entity_ids(alias)
-        if taken:
-            if taken == entity_ids:
-                return
-            raise InvalidInputError(f"{alias!r} already names another entity")
-        self._conn.execute(
-            "INSERT INTO names (entity_id, name, norm, is_alias) VALUES (?, ?, ?, 1)",
-            (entity_ids[0], alias, norm(alias)),
-        )
+        if taken and taken[0] != entity_id:
+            other = self.canonical(taken[0])
+            called = "" if norm(other) == norm(alias) else f" ({other})"
+            raise InvalidInputError(
+                f"{alias!r} already names another entity{called}; merge the two to make them one"
+            )
+        if not taken:
+            self._insert_alias(entity_id, alias)
+        names = [n for _, n in self._names_of(entity_id)]
+        return AliasResult(self.canonical(entity_id), alias, not taken, names)
 
     def first_names(self, limit: int) -> list[str]:
         """Up to ``limit`` names and aliases, oldest first."""
@@ -112,191 +134,149 @@ class Names:
         ).fetchall()
         return [row[0] for row in rows]
 
-    # -- relations ------------------------------------------------------------------------------
+    # -- write-time resolution, aliases and merges (rules in resolution.py) ---------------------
 
-    def relation_ids(self, label: str) -> list[int]:
-        """The relation with this label (after normalisation), Wikidata P-id or alias.
+    def entity_id(self, name: str) -> int:
+        """The id of the entity ``name`` names (a name or an alias); NotFoundError if none."""
+        found = self.entity_ids(clean(name, "name"))
+        if not found:
+            raise NotFoundError(f"no entity named {name!r}")
+        return found[0]
 
-        A label wins over an alias; the two cannot coincide (see :meth:`add_relation_alias`).
-        """
-        label = label.strip()
-        if PID.match(label):
-            rows = self._conn.execute("SELECT id FROM relations WHERE pid = ?", (label,))
-            return [row[0] for row in rows]
-        key = norm(label)
-        rows = self._conn.execute("SELECT id FROM relations WHERE norm = ?", (key,)).fetchall()
-        if not rows:
-            rows = self._conn.execute(
-                "SELECT relation_id FROM relation_aliases WHERE norm = ?", (key,)
-            ).fetchall()
-        return [row[0] for row in rows]
+    def canonical(self, entity_id: int) -> str:
+        row = self._conn.execute("SELECT name FROM entities WHERE id = ?", (entity_id,)).fetchone()
+        return row[0]
 
-    def relation(self, label: str) -> tuple[int, str]:
-        """(id, cardinality) of the relation ``label``, created (many-valued) if none is."""
-        label = clean(label, "relation")
-        found = self.relation_ids(label)
-        if found:
-            row = self._conn.execute(
-                "SELECT id, cardinality FROM relations WHERE id = ?", (found[0],)
-            ).fetchone()
-            return row[0], row[1]
-        relation_id = self._conn.execute(
-            "INSERT INTO relations (label, norm, created_at) VALUES (?, ?, ?)",
-            (label, norm(label), now()),
-        ).lastrowid
-        return relation_id, "many"
-
-    def relations(self) -> list[Relation]:
-        """Every relation by label, with its number of current facts and its aliases."""
-        rows = self._conn.execute(
-            "SELECT r.id, r.label, r.pid, r.cardinality, "
-            "(SELECT count(*) FROM facts f WHERE f.relation_id = r.id AND f.status = 'current') "
-            "FROM relations r ORDER BY r.label"
-        ).fetchall()
-        aliases = self.relation_aliases()
-        return [Relation(*row, aliases=aliases.get(row[0], [])) for row in rows]
-
-    def set_relation(
-        self, label: str, *, cardinality: str | None = None, pid: str | None = None
-    ) -> Relation:
-        """Create the relation ``label`` or change its cardinality or P-id."""
-        if cardinality not in (None, "one", "many"):
-            raise InvalidInputError(f"cardinality is 'one' or 'many', not {cardinality!r}")
-        if pid is not None and not PID.match(pid):
-            raise InvalidInputError(f"a Wikidata property id looks like P551, not {pid!r}")
-        with self._oplog.batch("relation", f"relation {label}"):
-            relation_id, _ = self.relation(label)
-            if cardinality is not None:
-                self._conn.execute(
-                    "UPDATE relations SET cardinality = ? WHERE id = ?", (cardinality, relation_id)
-                )
-            if pid is not None:
-                try:
-                    self._conn.execute(
-                        "UPDATE relations SET pid = ? WHERE id = ?", (pid, relation_id)
-                    )
-                except db.IntegrityError:
-                    raise InvalidInputError(f"{pid} already belongs to another relation") from None
-        return next(r for r in self.relations() if r.id == relation_id)
-
-    def relation_aliases(self, relation_ids: list[int] | None = None) -> dict[int, list[str]]:
-        """Relation id -> its aliases in the order they were added (of ``relation_ids`` only)."""
-        sql = "SELECT relation_id, alias FROM relation_aliases"
-        params: tuple[str, ...] = ()
-        if relation_ids is not None:
-            sql += " WHERE relation_id IN (SELECT value FROM json_each(?))"
-            params = (json.dumps(relation_ids),)
-        found: dict[int, list[str]] = {}
-        for relation_id, alias in self._conn.execute(sql + " ORDER BY id", params):
-            found.setdefault(relation_id, []).append(alias)
-        return found
-
-    def relation_wordings(self, relation_ids: list[int]) -> dict[int, list[str]]:
-        """Relation id -> its label, then its aliases: every wording that means it."""
-        rows = self._conn.execute(
-            "SELECT id, label FROM relations WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(relation_ids),),
-        ).fetchall()
-        aliases = self.relation_aliases(relation_ids)
-        return {r: [label, *aliases.get(r, [])] for r, label in rows}
-
-    def add_relation_alias(self, alias: str, label: str) -> Relation:
-        """Make ``alias`` another wording of the relation ``label`` (a label, P-id or alias).
-
-        An alias cannot be a relation's label, nor another relation's alias.
-        """
-        alias = clean(alias, "alias")
-        targets = self.relation_ids(label)
-        if not targets:
-            raise NotFoundError(f"no relation {label!r} (see 'memllm relations list')")
-        taken = self._conn.execute(
-            "SELECT label FROM relations WHERE norm = ?", (norm(alias),)
-        ).fetchone()
-        if taken is not None:
-            raise InvalidInputError(f"{alias!r} is the label of the relation {taken[0]!r}")
-        owner = self._conn.execute(
-            "SELECT relation_id FROM relation_aliases WHERE norm = ?", (norm(alias),)
-        ).fetchone()
-        if owner is not None and owner[0] != targets[0]:
-            raise InvalidInputError(f"{alias!r} is already an alias of another relation")
-        if owner is None:
-            with self._oplog.batch("relation", f"relation alias {alias}"):
-                self._conn.execute(
-                    "INSERT INTO relation_aliases (relation_id, alias, norm, origin, created_at) "
-                    "VALUES (?, ?, ?, 'user', ?)",
-                    (targets[0], alias, norm(alias), now()),
-                )
-        return next(r for r in self.relations() if r.id == targets[0])
-
-    def remove_relation_alias(self, alias: str, label: str) -> Relation:
-        """Stop ``alias`` meaning the relation ``label``; return that relation."""
-        owner = self._conn.execute(
-            "SELECT relation_id FROM relation_aliases WHERE norm = ?", (norm(alias),)
-        ).fetchone()
-        if owner is None:
-            raise NotFoundError(f"{alias!r} is not a relation alias")
-        if owner[0] not in self.relation_ids(label):
-            raise InvalidInputError(f"{alias!r} is not an alias of {label!r}")
-        with self._oplog.batch("relation", f"relation alias --remove {alias}"):
-            self._conn.execute("DELETE FROM relation_aliases WHERE norm = ?", (norm(alias),))
-        return next(r for r in self.relations() if r.id == owner[0])
-
-    def one_valued_conflicts(self) -> list[tuple[str, str, int]]:
-        """(subject, relation, count) where a one-valued relation has several current objects."""
+    def _names_of(self, entity_id: int) -> list[tuple[int, str]]:
+        """(row id, name) of the entity's names, its canonical name first."""
         return self._conn.execute(
-            "SELECT s.name, r.label, count(*) FROM facts f "
-            "JOIN relations r ON r.id = f.relation_id "
-            "JOIN entities s ON s.id = f.subject_id WHERE f.status = 'current' "
-            "AND r.cardinality = 'one' GROUP BY f.subject_id, f.relation_id HAVING count(*) > 1"
+            "SELECT id, name FROM names WHERE entity_id = ? ORDER BY is_alias, id", (entity_id,)
         ).fetchall()
 
-    def keyword_relations(self, match: str) -> list[int]:
-        """The 25 relations whose labels best match the FTS5 query ``match``, best first."""
-        rows = self._conn.execute(
-            "SELECT rowid FROM relations_fts WHERE relations_fts MATCH ? "
-            "ORDER BY bm25(relations_fts) LIMIT 25",
-            (match,),
-        ).fetchall()
-        return [row[0] for row in rows]
+    def resolve(self, name: str, scope: NameScope) -> str:
+        """The name to store ``name`` under: the full name a short name means, or ``name``.
 
-    # -- short names at read time ---------------------------------------------------------------
-    # (kept apart from write-time entity resolution: reads only, nothing is linked or stored)
-
-    def short_name_entities(self, name: str, scan: int = 200) -> list[int]:
-        """The one entity a short or titled name means, if exactly one: ``[]`` otherwise.
-
-        Titles are dropped first: "Dr. Anjali Rao" means the entity named "Anjali Rao". One
-        word left ("Tove", "Dr. Rao") means the entity whose name or alias of two or more
-        words starts or ends with it ("Tove Lindahl", "Anjali Rao"), when no other entity's
-        does. A word found in more than ``scan`` names is too common to mean one entity.
+        Reads only; the order of the rules is in :mod:`~memllm_cli.store.resolution`.
         """
-        words = _name_words(name)
-        if len(words) > 1:
-            untitled = " ".join(words)
-            return self.entity_ids(untitled) if norm(untitled) != norm(name) else []
-        if not words or not any(c.isalpha() for c in words[0]):
-            return []
-        word = words[0]
+        short, key = short_name(name), norm(name)
+        if short is None or key in scope.keep | scope.kept | scope.places:
+            return name
+        known = self._conn.execute("SELECT is_alias FROM names WHERE norm = ?", (key,)).fetchone()
+        if known is not None and not known[0]:
+            return name
+        # Distinct things the document named: one entity's names count once.
+        in_document: dict[object, str] = {}
+        for full in scope.candidates(short):
+            ids = self.entity_ids(full)
+            in_document.setdefault(ids[0] if ids else tuple(full_words(full) or ()), full)
+        if in_document:
+            return next(iter(in_document.values())) if len(in_document) == 1 else name
+        if known is not None:
+            return name
+        found = self._meaning(short)
+        return self.canonical(found[0]) if found else name
+
+    def resolved_name(self, name: str, scope: NameScope) -> str:
+        """The entity name a write in ``scope`` would store ``name`` as; writes nothing."""
+        stored = self.resolve(clean(name, "name"), scope)
+        ids = self.entity_ids(stored)
+        stored = self.canonical(ids[0]) if ids else stored
+        scope.wrote(name, stored)
+        return stored
+
+    def _resolved_entity(self, name: str, scope: NameScope) -> int:
+        """The entity ``name`` means in ``scope``; a resolved short name becomes its alias."""
+        stored = self.resolve(name, scope)
+        entity_id = self.entity(stored, "name")
+        if norm(stored) != norm(name) and not self.entity_ids(name):
+            self._insert_alias(entity_id, name)
+        scope.wrote(name, self.canonical(entity_id))
+        return entity_id
+
+    def _insert_alias(self, entity_id: int, alias: str) -> None:
+        row_id = self._conn.execute(
+            "INSERT INTO names (entity_id, name, norm, is_alias) VALUES (?, ?, ?, 1)",
+            (entity_id, alias, norm(alias)),
+        ).lastrowid
+        self._oplog.log("alias", row_id, None, self.snapshot("name", row_id), "name")
+
+    def move_names(self, from_id: int, to_id: int, op: str) -> list[str]:
+        """Every name of ``from_id`` becomes an alias of ``to_id`` (a merge); returns them."""
+        moved = self._names_of(from_id)
+        for row_id, _ in moved:
+            before = self.snapshot("name", row_id)
+            self._conn.execute(
+                "UPDATE names SET entity_id = ?, is_alias = 1 WHERE id = ?", (to_id, row_id)
+            )
+            self._oplog.log(op, row_id, before, self.snapshot("name", row_id), "name")
+        return [name for _, name in moved]
+
+    def drop_entity(self, entity_id: int, op: str) -> None:
+        """Remove an entity that nothing names or mentions any more (a merge), logged."""
+        before = self.snapshot("entity", entity_id)
+        self._conn.execute("DELETE FROM entities WHERE id = ?", (entity_id,))
+        self._oplog.log(op, entity_id, before, None, "entity")
+
+    def snapshot(self, target: str, row_id: int) -> dict[str, Any] | None:
+        """The entity's or name's row as ops record it (``target``: entity or name)."""
+        table, columns = _ROWS[target]
+        row = self._conn.execute(
+            f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)
+        ).fetchone()
+        return dict(zip(columns, row, strict=True)) if row else None
+
+    def put_back(self, target: str, row_id: int, before: dict[str, Any] | None, op: str) -> None:
+        """Set an entity or name row to ``before`` (None: it did not exist), logged (undo)."""
+        table, columns = _ROWS[target]
+        current = self.snapshot(target, row_id)
+        if target == "entity" and before is not None and current not in (None, before):
+            raise UndoConflictError(
+                f"entity id {row_id} now belongs to {current['name']!r}, made later; "
+                "undo that first"
+            )
+        if before is None:
+            if target == "name":
+                self._vectors.forget_name(row_id)
+            self._conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+        elif current is None:
+            self._conn.execute(
+                f"INSERT INTO {table} (id, {', '.join(columns)}) "
+                f"VALUES (:id, {', '.join(':' + c for c in columns)})",
+                {**before, "id": row_id},
+            )
+        else:
+            assignments = ", ".join(f"{c} = :{c}" for c in columns)
+            self._conn.execute(
+                f"UPDATE {table} SET {assignments} WHERE id = :id", {**before, "id": row_id}
+            )
+        self._oplog.log(op, row_id, current, self.snapshot(target, row_id), target)
+
+    # -- short names at read time (the same rules as writes, lenient about case) -------------
+
+    def short_name_entities(self, name: str) -> list[int]:
+        """The one entity a short or titled name in a read means, if exactly one: ``[]`` otherwise.
+
+        "Dr. Anjali Rao" means the entity named "Anjali Rao"; "Tove", "tove" and "Dr. Rao"
+        mean the one entity with a full name they can mean (:func:`resolution.means`).
+        """
+        bare = untitled(name)
+        if bare != name and len(bare.split()) > 1:
+            return self.entity_ids(bare)
+        short = read_short_name(name)
+        return [] if short is None else self._meaning(short)
+
+    def _meaning(self, short: ShortName, scan: int = 200) -> list[int]:
+        """The one entity in memory with a full name ``short`` can mean, or ``[]``.
+
+        None, several, or a word in more than ``scan`` names (too common to mean one
+        entity) give ``[]``.
+        """
         rows = self._conn.execute(
             "SELECT n.entity_id, n.name FROM names_fts JOIN names n ON n.id = names_fts.rowid "
             "WHERE names_fts MATCH ? LIMIT ?",
-            ('"' + word.replace('"', '""') + '"', scan + 1),
+            ('"' + short.word.replace('"', '""') + '"', scan + 1),
         ).fetchall()
         if len(rows) > scan:
             return []
-        found = set()
-        for entity_id, full in rows:
-            full_words = _name_words(full)
-            if len(full_words) >= 2 and word in (full_words[0], full_words[-1]):
-                found.add(entity_id)
+        found = {entity_id for entity_id, full in rows if means(short, full)}
         return list(found) if len(found) == 1 else []
-
-
-# Titles and the article: words in a name that do not tell two entities apart.
-_TITLE = re.compile(r"(dr|mr|mrs|ms|miss|mx|prof|professor|sir|dame|lord|lady|rev|fr|the)")
-
-
-def _name_words(name: str) -> list[str]:
-    """A name's normalised words, without titles ("Dr. Anjali Rao" -> ["anjali", "rao"])."""
-    words = [w.strip(".,;:!?\"'()") for w in norm(name).split()]
-    return [w for w in words if w and not _TITLE.fullmatch(w)]

@@ -3,8 +3,9 @@
 Every change happens inside a batch (:meth:`OpLog.batch`): one transaction and one
 undo unit. Each change to a fact is logged as an op holding the fact's row before
 and after, so ``history`` can show it and :mod:`memllm_cli.store.undo` can reverse
-it. This module owns the ``batches`` and ``ops`` tables, and the transaction a
-batch is.
+it. Aliases and merges also change entities, names and evidence rows: those ops
+name their ``target`` table (``ops.fact_id`` is then that row's id). This module
+owns the ``batches`` and ``ops`` tables, and the transaction a batch is.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from memllm_cli.store import db
 from memllm_cli.store.models import Op
 from memllm_cli.store.text import now
 
-# One op to undo: (op id, batch id, fact id, the fact's row before it as JSON or None).
-UndoOp = tuple[int, int, int, str | None]
+# One op to undo: (op id, batch id, target, row id, the row before it as JSON or None).
+UndoOp = tuple[int, int, str, int, str | None]
 
 
 class OpLog:
@@ -76,12 +77,20 @@ class OpLog:
         return self._batch
 
     def log(
-        self, op: str, fact_id: int, before: dict[str, Any] | None, after: dict[str, Any] | None
+        self,
+        op: str,
+        fact_id: int,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        target: str = "fact",
     ) -> None:
-        """Record that ``op`` changed the fact's row from ``before`` to ``after``."""
+        """Record that ``op`` changed the row from ``before`` to ``after``.
+
+        The row is a fact, or with ``target`` an entity, name or evidence row.
+        """
         self._conn.execute(
-            "INSERT INTO ops (batch_id, op, fact_id, before, after, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ops (batch_id, op, fact_id, before, after, created_at, target) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 self.current(),
                 op,
@@ -89,13 +98,15 @@ class OpLog:
                 None if before is None else json.dumps(before),
                 None if after is None else json.dumps(after),
                 now(),
+                target,
             ),
         )
 
     def amend_latest(self, fact_id: int, after: dict[str, Any] | None) -> None:
         """Replace the row after the fact's latest op (import links successors afterwards)."""
         self._conn.execute(
-            "UPDATE ops SET after = ? WHERE id = (SELECT max(id) FROM ops WHERE fact_id = ?)",
+            "UPDATE ops SET after = ? WHERE id = "
+            "(SELECT max(id) FROM ops WHERE fact_id = ? AND target = 'fact')",
             (json.dumps(after), fact_id),
         )
 
@@ -108,15 +119,21 @@ class OpLog:
             clauses.append("o.batch_id = ?")
             params.append(batch_id)
         if fact_id is not None:
-            clauses.append("o.fact_id = ?")
+            clauses.append("o.fact_id = ? AND o.target = 'fact'")
             params.append(fact_id)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        # A name or entity op shows the name; an evidence op, the fact the evidence went to.
         sql = (
-            "SELECT o.id, o.batch_id, b.description, o.op, o.fact_id, "
-            "coalesce(s.name || ' >> ' || r.label || ' >> ' || e.name, '(gone)'), "
-            "o.created_at, o.undone_by "
+            "SELECT o.id, o.batch_id, b.description, o.op, "
+            "CASE WHEN o.target = 'fact' THEN o.fact_id END, "
+            "CASE o.target "
+            "WHEN 'fact' THEN coalesce(s.name || ' >> ' || r.label || ' >> ' || e.name, '(gone)') "
+            "WHEN 'evidence' THEN 'evidence of fact ' "
+            "|| json_extract(coalesce(o.after, o.before), '$.fact_id') "
+            "ELSE o.target || ' ' || json_extract(coalesce(o.after, o.before), '$.name') END, "
+            "o.created_at, o.undone_by, o.target "
             "FROM ops o JOIN batches b ON b.id = o.batch_id "
-            "LEFT JOIN facts f ON f.id = o.fact_id "
+            "LEFT JOIN facts f ON f.id = o.fact_id AND o.target = 'fact' "
             "LEFT JOIN entities s ON s.id = f.subject_id "
             "LEFT JOIN relations r ON r.id = f.relation_id "
             "LEFT JOIN entities e ON e.id = f.object_id" + where + " ORDER BY o.id DESC"
@@ -129,8 +146,12 @@ class OpLog:
     # -- what undo reads and marks ----------------------------------------------------------
 
     def to_undo(self, op_id: int | None, batch_id: int | None) -> tuple[list[UndoOp], str]:
-        """The ops one undo reverses, oldest first, and how to describe them ("batch 3")."""
-        select = "SELECT o.id, o.batch_id, o.fact_id, o.before FROM ops o "
+        """The ops one undo reverses, oldest first, and how to describe them ("batch 3").
+
+        A single op is a change to a fact outside a merge: a merge's changes hold
+        together (its facts point at the entity it removed), so only its batch undoes.
+        """
+        select = "SELECT o.id, o.batch_id, o.target, o.fact_id, o.before FROM ops o "
         if op_id is not None:
             row = self._conn.execute(
                 select + "JOIN batches b ON b.id = o.batch_id WHERE o.id = ? AND b.kind != 'undo'",
@@ -140,6 +161,14 @@ class OpLog:
                 raise NotFoundError(f"no undoable op with id {op_id}")
             if self._conn.execute("SELECT undone_by FROM ops WHERE id = ?", (op_id,)).fetchone()[0]:
                 raise InvalidInputError(f"op {op_id} is already undone")
+            kind = self._conn.execute(
+                "SELECT kind FROM batches WHERE id = ?", (row[1],)
+            ).fetchone()[0]
+            if row[2] != "fact" or kind == "merge":
+                raise InvalidInputError(
+                    f"op {op_id} is part of {'a merge' if kind == 'merge' else 'a name change'}; "
+                    f"undo its whole batch: memllm undo --batch {row[1]}"
+                )
             return [row], f"op {op_id}"
         if batch_id is None:
             row = self._conn.execute(
@@ -166,14 +195,14 @@ class OpLog:
             raise NotFoundError(f"batch {batch_id} has nothing left to undo")
         return ops, f"batch {batch_id}"
 
-    def later_change(self, fact_id: int, op_id: int, undoing: set[int]) -> int | None:
-        """The first op after ``op_id`` still in effect on the fact, other than ``undoing``."""
+    def later_change(self, target: str, row_id: int, op_id: int, undoing: set[int]) -> int | None:
+        """The first op after ``op_id`` still in effect on the row, other than ``undoing``."""
         row = self._conn.execute(
             "SELECT o.id FROM ops o JOIN batches b ON b.id = o.batch_id "
-            "WHERE o.fact_id = ? AND o.id > ? AND o.undone_by IS NULL "
+            "WHERE o.target = ? AND o.fact_id = ? AND o.id > ? AND o.undone_by IS NULL "
             "AND b.kind != 'undo' AND o.id NOT IN (SELECT value FROM json_each(?)) "
             "ORDER BY o.id LIMIT 1",
-            (fact_id, op_id, json.dumps(sorted(undoing))),
+            (target, row_id, op_id, json.dumps(sorted(undoing))),
         ).fetchone()
         return None if row is None else row[0]
 

@@ -34,8 +34,8 @@ from dataclasses import asdict, dataclass, replace
 from memllm_cli.embed import MINILM_THRESHOLDS, Embedder
 from memllm_cli.embed.hashed import HashEmbedder
 from memllm_cli.protocol import ProtocolError, ReadQuery
-from memllm_cli.store.facts import FactTable
 from memllm_cli.store.models import ReadAnswer
+from memllm_cli.store.ranking import FactRanking
 from memllm_cli.store.store import Store
 
 
@@ -87,9 +87,9 @@ def read(
     name = query.subject if query.subject is not None else query.object
     if name is None:
         raise ProtocolError("a read query names exactly one of subject and object")
-    names, vectors, facts = store.names, store.vectors, store.fact_table
+    names, vectors, facts = store.names, store.vectors, store.ranking
     exact_entities = [(e, 0.0) for e in names.entity_ids(name)]
-    exact_relations = [(r, 0.0) for r in names.relation_ids(query.relation)]
+    exact_relations = [(r, 0.0) for r in store.relation_table.relation_ids(query.relation)]
     answers = _answers(facts, query, exact_entities, exact_relations, config)
     if answers:
         return answers
@@ -127,7 +127,7 @@ def _fuzzy(
     config: ReadConfig,
 ) -> list[ReadAnswer]:
     """Vector candidates for whichever side did not match exactly, then for both."""
-    facts = store.fact_table
+    facts = store.ranking
 
     def fuzzy_entities() -> list[tuple[int, float]]:
         return store.vectors.similar_names(
@@ -170,10 +170,10 @@ def _fallback(
     and cached); only relations within ``tau_fallback`` qualify, so an unrelated fact is
     never offered as the answer.
     """
-    relation_ids = store.fact_table.relations_of(query.asks_for, [e for e, _ in known])
+    relation_ids = store.ranking.relations_of(query.asks_for, [e for e, _ in known])
     if not relation_ids:
         return []
-    wordings = store.names.relation_wordings(relation_ids)
+    wordings = store.relation_table.relation_wordings(relation_ids)
     texts = [text for words in wordings.values() for text in words]
     distances = store.vectors.distances(embedder, relation_vector, texts)
     near = sorted(
@@ -183,8 +183,7 @@ def _fallback(
     relations = [(r, d) for d, r in near if d <= config.tau_fallback]
     loose = replace(config, tau_mean=config.tau_fallback, max_results=config.fallback_results)
     return [
-        replace(a, fallback=True)
-        for a in _answers(store.fact_table, query, known, relations, loose)
+        replace(a, fallback=True) for a in _answers(store.ranking, query, known, relations, loose)
     ]
 
 
@@ -197,7 +196,7 @@ def _merge(
 
 
 def _answers(
-    facts: FactTable,
+    facts: FactRanking,
     query: ReadQuery,
     entities: list[tuple[int, float]],
     relations: list[tuple[int, float]],

@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from memllm_cli.embed import Embedder
-from memllm_cli.store.facts import FactTable
 from memllm_cli.store.models import SearchHit
+from memllm_cli.store.ranking import FactRanking
 from memllm_cli.store.store import Store
 
 RRF_K = 60
@@ -29,7 +29,7 @@ def _fts_query(text: str) -> str | None:
     return " OR ".join(f'"{word}"' for word in words) if words else None
 
 
-def _entity_signal(facts: FactTable, entity_ids: Sequence[int], include_all: bool) -> list[int]:
+def _entity_signal(facts: FactRanking, entity_ids: Sequence[int], include_all: bool) -> list[int]:
     """Facts mentioning these entities as subject or object, best entity first."""
     by_subject = facts.ids_by("subject_id", entity_ids, include_all, PER_SIGNAL)
     by_object = facts.ids_by("object_id", entity_ids, include_all, PER_SIGNAL)
@@ -45,13 +45,13 @@ def search(
     include_all: bool = False,
 ) -> list[SearchHit]:
     """Facts matching ``text``, best first. Without an embedder, keyword signals only."""
-    names, facts = store.names, store.fact_table
+    names, facts = store.names, store.ranking
     signals: dict[str, list[int]] = {}
     match = _fts_query(text)
     if match is not None:
         entities = names.keyword_entities(match, PER_SIGNAL)
         signals["name"] = _entity_signal(facts, entities, include_all)
-        labels = names.keyword_relations(match)
+        labels = store.relation_table.keyword_relations(match)
         signals["relation"] = facts.ids_by("relation_id", labels, include_all, PER_SIGNAL)
         signals["sentence"] = store.documents.keyword_facts(match, include_all, PER_SIGNAL)
     if embedder is not None and text.strip():
@@ -70,4 +70,4 @@ def search(
             scores[fact_id] += 1.0 / (RRF_K + rank)
             matched[fact_id].append(signal)
     best = sorted(scores, key=lambda f: (-scores[f], f))[:limit]
-    return [SearchHit(facts.get(f), round(scores[f], 6), matched[f]) for f in best]
+    return [SearchHit(store.fact_table.get(f), round(scores[f], 6), matched[f]) for f in best]

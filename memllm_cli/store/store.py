@@ -3,11 +3,15 @@
 :class:`Store` opens and migrates the memory file and hands out its components,
 each a small class over the same connection that owns the SQL of one concept:
 
-- :mod:`~memllm_cli.store.names` (``store.names``): entities, names and aliases;
-  relations and their labels.
+- :mod:`~memllm_cli.store.names` (``store.names``): entities, names and aliases
+  (with :mod:`~memllm_cli.store.resolution`: which full name a short name written
+  in a document or a read means).
+- :mod:`~memllm_cli.store.relations` (``store.relation_table``): relations, their
+  labels, P-ids, cardinalities and aliases ("lives in" for residence).
 - :mod:`~memllm_cli.store.facts` (``store.fact_table``): facts and their lifecycle
   (add, edit, supersede, end, restore), listing with
-  :mod:`~memllm_cli.store.filters`, detail.
+  :mod:`~memllm_cli.store.filters`, detail; :mod:`~memllm_cli.store.ranking`
+  (``store.ranking``): the fact queries that reads and searches rank by.
 - :mod:`~memllm_cli.store.oplog` (``store.oplog``): batches (transactions and undo
   units), the ops logged in them, history; :mod:`~memllm_cli.store.undo` reverses them.
 - :mod:`~memllm_cli.store.documents` (``store.documents``): sources, evidence,
@@ -17,7 +21,8 @@ each a small class over the same connection that owns the SQL of one concept:
 
 The facade's methods are the store's API for the rest of memllm, which never
 touches the connection. MemLLM reads, searches, the doctor's checks and
-import/export (``read``, ``search``, ``doctor``, ``transfer``) call the components.
+import/export (``read``, ``search``, ``doctor``, ``transfer``) and entity merges
+(``merge``) call the components.
 """
 
 from __future__ import annotations
@@ -32,11 +37,14 @@ from memllm_cli.errors import StoreError
 from memllm_cli.store import db, migrations
 from memllm_cli.store.documents import Documents
 from memllm_cli.store.facts import FactTable
+from memllm_cli.store.merge import merge
 from memllm_cli.store.models import (
+    AliasResult,
     Evidence,
     Fact,
     FactDetail,
     FactFilter,
+    MergeResult,
     Op,
     Relation,
     UndoResult,
@@ -44,6 +52,9 @@ from memllm_cli.store.models import (
 )
 from memllm_cli.store.names import Names
 from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.ranking import FactRanking
+from memllm_cli.store.relations import Relations
+from memllm_cli.store.resolution import NameScope
 from memllm_cli.store.undo import undo
 from memllm_cli.store.vectors import Vectors
 
@@ -57,8 +68,12 @@ class Store:
         self.oplog = OpLog(conn, path)
         self.vectors = Vectors(conn, self.oplog)
         self.names = Names(conn, self.oplog, self.vectors)
+        self.relation_table = Relations(conn, self.oplog)
+        self.ranking = FactRanking(conn)
         self.documents = Documents(conn, self.oplog)
-        self.fact_table = FactTable(conn, self.oplog, self.names, self.documents)
+        self.fact_table = FactTable(
+            conn, self.oplog, self.names, self.relation_table, self.documents
+        )
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -124,7 +139,7 @@ class Store:
 
         What a prompted model may write in a read call.
         """
-        relations = [r.label for r in self.names.relations() if r.facts]
+        relations = [r.label for r in self.relation_table.relations() if r.facts]
         names = self.names.first_names(max_names + 1)
         return relations, (names if len(names) <= max_names else None)
 
@@ -134,24 +149,32 @@ class Store:
         return self.names.entity_ids(name)
 
     def relation_ids(self, label: str) -> list[int]:
-        return self.names.relation_ids(label)
+        return self.relation_table.relation_ids(label)
 
-    def add_alias(self, name: str, alias: str) -> None:
-        self.names.add_alias(name, alias)
+    def add_alias(self, name: str, alias: str) -> AliasResult:
+        return self.names.add_alias(name, alias)
+
+    def resolve_name(self, name: str, scope: NameScope) -> str:
+        """The name a write in ``scope`` stores ``name`` under; reads only (``--dry-run``)."""
+        return self.names.resolved_name(name, scope)
+
+    def merge(self, name: str, other: str) -> MergeResult:
+        """Merge the entity ``other`` names into the one ``name`` names (see store.merge)."""
+        return merge(self.conn, self.fact_table, self.documents, self.names, name, other)
 
     def relations(self) -> list[Relation]:
-        return self.names.relations()
+        return self.relation_table.relations()
 
     def set_relation(
         self, label: str, *, cardinality: str | None = None, pid: str | None = None
     ) -> Relation:
-        return self.names.set_relation(label, cardinality=cardinality, pid=pid)
+        return self.relation_table.set_relation(label, cardinality=cardinality, pid=pid)
 
     def add_relation_alias(self, alias: str, label: str) -> Relation:
-        return self.names.add_relation_alias(alias, label)
+        return self.relation_table.add_relation_alias(alias, label)
 
     def remove_relation_alias(self, alias: str, label: str) -> Relation:
-        return self.names.remove_relation_alias(alias, label)
+        return self.relation_table.remove_relation_alias(alias, label)
 
     # -- facts ----------------------------------------------------------------------------------
 
@@ -182,8 +205,12 @@ class Store:
         evidence: Evidence | None = None,
         *,
         valid_from: str | None = None,
+        scope: NameScope | None = None,
     ) -> WriteResult:
-        return self.fact_table.add(subject, relation, obj, evidence, valid_from=valid_from)
+        """Store a fact; with a ``scope`` (a document), short names resolve to full names."""
+        return self.fact_table.add(
+            subject, relation, obj, evidence, valid_from=valid_from, scope=scope
+        )
 
     def edit_fact(
         self,

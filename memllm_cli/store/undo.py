@@ -2,8 +2,10 @@
 
 Undo is the one change that spans every component: it puts fact rows back as the
 op log recorded them, drops the evidence the undone batch added, un-ingests the
-document versions it ingested and removes entities nothing mentions any more. The
-SQL stays with each table's owner; this module only sequences it.
+document versions it ingested and removes entities nothing mentions any more.
+Entity, name and evidence rows that aliases and merges changed go back the same
+way, in reverse order, so a merge's removed entity exists again before its facts
+point at it. The SQL stays with each table's owner; this module only sequences it.
 """
 
 from __future__ import annotations
@@ -34,20 +36,27 @@ def undo(
     with oplog.batch("undo", "undo") as undo_batch:
         ops, what = oplog.to_undo(op_id, batch_id)
         undoing = {op[0] for op in ops}
-        for op_row_id, _, fact_id, _ in ops:
-            later = oplog.later_change(fact_id, op_row_id, undoing)
+        for op_row_id, _, target, row_id, _ in ops:
+            later = oplog.later_change(target, row_id, op_row_id, undoing)
             if later is not None:
                 raise UndoConflictError(
-                    f"fact {fact_id} was changed later by op {later}; undo that first"
+                    f"{'fact' if target == 'fact' else target + ' row'} {row_id} was changed "
+                    f"later by op {later}; undo that first"
                 )
         touched_entities: set[int] = set()
-        for op_row_id, op_batch, fact_id, before_json in reversed(ops):
-            current = facts.snapshot(fact_id)
-            if current is not None:
-                touched_entities |= {current["subject_id"], current["object_id"]}
-            documents.drop_evidence(op_batch, fact_id)
-            facts.put_back(fact_id, None if before_json is None else json.loads(before_json))
-            facts.log("undo", fact_id, current)
+        for op_row_id, op_batch, target, row_id, before_json in reversed(ops):
+            before = None if before_json is None else json.loads(before_json)
+            if target == "fact":
+                current = facts.snapshot(row_id)
+                if current is not None:
+                    touched_entities |= {current["subject_id"], current["object_id"]}
+                documents.drop_evidence(op_batch, row_id)
+                facts.put_back(row_id, before)
+                facts.log("undo", row_id, current)
+            elif target == "evidence":
+                documents.put_back_evidence(row_id, before, "undo")
+            else:
+                names.put_back(target, row_id, before, "undo")
             oplog.mark_op_undone(op_row_id, undo_batch)
         if batch_id is not None or op_id is None:
             undone = ops[0][1]

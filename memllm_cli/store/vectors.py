@@ -157,6 +157,11 @@ class Vectors:
                 (entity_id,),
             )
 
+    def forget_name(self, name_id: int) -> None:
+        """Drop the vector of one name (an alias undone)."""
+        if self.has_index():
+            self._conn.execute("DELETE FROM name_vectors WHERE rowid = ?", (name_id,))
+
     def similar_names(
         self, vector: bytes, *, k: int, max_distance: float, oversample: int = 4
     ) -> list[tuple[int, float]]:

@@ -1,0 +1,86 @@
+"""Ranking: the queries over current facts that MemLLM reads and ``facts search`` rank by.
+
+Reads score facts by the distances of their known side and relation to the query's
+(:meth:`FactRanking.scored`); searches collect fact ids by entity or relation. Both
+run over the ``facts`` table that :mod:`~memllm_cli.store.facts` writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Literal
+
+from memllm_cli.store import db
+
+# (fact id, mean distance, answer name, subject, relation, object): one scored read answer.
+ScoredRow = tuple[int, float, str, str, str, str]
+
+
+class FactRanking:
+    """Fact queries for reads and searches, by candidate entities and relations."""
+
+    def __init__(self, conn: db.Connection) -> None:
+        self._conn = conn
+
+    def scored(
+        self,
+        asks_for: str,
+        entities: list[tuple[int, float]],
+        relations: list[tuple[int, float]],
+        *,
+        max_mean: float,
+        limit: int,
+    ) -> list[ScoredRow]:
+        """Current facts whose known side and relation are candidates, by mean distance.
+
+        ``entities`` and ``relations`` are (id, distance) pairs; the known side is the
+        subject when the query ``asks_for`` the object, else the object.
+        """
+        known, answer = (
+            ("subject_id", "object_id") if asks_for == "object" else ("object_id", "subject_id")
+        )
+        # Score, filter, order and cut in SQL: a common object can have thousands of facts.
+        return self._conn.execute(
+            "WITH e(id, d) AS (SELECT CAST(key AS INTEGER), value FROM json_each(?)), "
+            "r(id, d) AS (SELECT CAST(key AS INTEGER), value FROM json_each(?)) "
+            f"SELECT f.id, (e.d + r.d) / 2.0 AS score, a.name, s.name, rel.label, o.name "
+            f"FROM facts f JOIN e ON e.id = f.{known} JOIN r ON r.id = f.relation_id "
+            f"JOIN entities a ON a.id = f.{answer} "
+            "JOIN entities s ON s.id = f.subject_id "
+            "JOIN relations rel ON rel.id = f.relation_id "
+            "JOIN entities o ON o.id = f.object_id "
+            "WHERE f.status = 'current' AND score <= ? ORDER BY score, f.id LIMIT ?",
+            (json.dumps(dict(entities)), json.dumps(dict(relations)), max_mean, limit),
+        ).fetchall()
+
+    def relations_of(self, asks_for: str, entities: list[int]) -> list[int]:
+        """Relations of the current facts whose known side is one of ``entities``.
+
+        The known side is the subject when the query ``asks_for`` the object, else the object.
+        """
+        known = "subject_id" if asks_for == "object" else "object_id"
+        rows = self._conn.execute(
+            f"SELECT DISTINCT relation_id FROM facts WHERE {known} IN "
+            "(SELECT value FROM json_each(?)) AND status = 'current' ORDER BY relation_id",
+            (json.dumps(entities),),
+        )
+        return [row[0] for row in rows]
+
+    def ids_by(
+        self,
+        column: Literal["subject_id", "object_id", "relation_id"],
+        ranked_ids: Sequence[int],
+        include_all: bool,
+        limit: int,
+    ) -> list[int]:
+        """Fact ids whose ``column`` is one of ``ranked_ids``, in the order of those ids."""
+        if not ranked_ids:
+            return []
+        status = "" if include_all else " AND f.status = 'current'"
+        rows = self._conn.execute(
+            f"SELECT f.id, j.key FROM json_each(?) j JOIN facts f ON f.{column} = j.value "
+            f"WHERE 1{status} ORDER BY j.key, f.id LIMIT ?",
+            (json.dumps(list(ranked_ids)), limit),
+        ).fetchall()
+        return [row[0] for row in rows]

@@ -117,7 +117,8 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
 # What a model says when it declines: "I do not know", "I don't know", "not sure", ...
 ABSTENTION = re.compile(
     r"\b(?:do not know|don't know|dont know|not sure|no idea|no information|"
-    r"(?:does|do|did)(?: not|n't) (?:say|mention|state)|not (?:mentioned|stated|given)|"
+    r"(?:does|do|did)(?: not|n't) (?:say|mention|state|provide|specify|contain)|"
+    r"not (?:mentioned|stated|given|provided|specified)|"
     r"(?:cannot|can't|unable to) (?:answer|say|tell))\b"
 )
 

@@ -1,8 +1,12 @@
 """Keyword retrieval for the notes baselines: Okapi BM25 over short passages (note lines).
 
 Textbook BM25 (Robertson and Zaragoza, 2009) with Lucene's non-negative idf,
-``log(1 + (N - n + 0.5) / (n + 0.5))``, ``k1 = 1.2``, ``b = 0.75``; words are
-runs of letters and digits, case-folded, with no stemming and no stop words.
+``log(1 + (N - n + 0.5) / (n + 0.5))``, ``k1 = 1.2``, ``b = 0.75``. Terms are runs
+of letters and digits, case-folded, less stop words (Lucene's English set, the
+question words, pronouns and auxiliaries, and single letters), with a final "s"
+cut from longer words (an S-stemmer: "lives" finds "live", "works" "work").
+Without stop words, a heading like "Who is where" or a table's header row
+("| service | who | where |") ranks first for every who/where question.
 """
 
 from __future__ import annotations
@@ -13,11 +17,21 @@ from collections import Counter
 from collections.abc import Sequence
 
 _WORD = re.compile(r"[^\W_]+")
+_LUCENE_STOP = "a an and are as at be but by for if in into is it no not of on or such that the \
+their then there these they this to was will with"
+_QUESTION_STOP = "who whom whose what which where when why how do does did done has have had am \
+were been i me my mine we us our ours you your he him his she her its them"
+STOP_WORDS = frozenset(f"{_LUCENE_STOP} {_QUESTION_STOP}".split())
 
 
 def words(text: str) -> list[str]:
-    """The case-folded words of ``text``: runs of letters and digits."""
-    return _WORD.findall(text.casefold())
+    """The terms of ``text``: case-folded runs of letters and digits, stop words left out,
+    a final "s" cut from words of 4 letters or more."""
+    return [
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+        for w in _WORD.findall(text.casefold())
+        if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())
+    ]
 
 
 class BM25:

@@ -267,6 +267,7 @@ def test_eval_notes_folder_runs_memllm_and_every_baseline(cli, monkeypatch, note
             "answer": "Halyard Systems.",
             "verdict": "wrong",
             "seconds": wrong[0]["seconds"],
+            "answer_in_context": False,  # the read found a fact, the wrong one
             "reads": [
                 {"query": "me>>employer>>", "answers": ["Halyard Systems"], "rolled_back": False}
             ],
@@ -310,6 +311,7 @@ def test_eval_notes_folder_runs_memllm_and_every_baseline(cli, monkeypatch, note
         "| questions | 4 | 4 | 4 | 4 | 4 |",
         f"| journal r/w/u | 1/0/1 | 2/0/0 | 2/0/0 | {rag_by('journal.md')} | 0/2/0 |",
         f"| work r/w/u | 1/1/0 | 2/0/0 | 2/0/0 | {rag_by('work.txt')} | 0/2/0 |",
+        f"| answer in context | 2 | 4 | 4 | {rag['answer_in_context']} | 0 |",
         "| facts written | 2 |  |  |  |  |",
         "| used facts | 3 |  |  |  | 0 |",
         "| sentence fallback |  |  |  |  |  |",
@@ -364,7 +366,7 @@ def test_generated_notes_are_still_the_default(cli, monkeypatch, tmp_path):
     header = "memllm  pasted notes  BM25 top-3  embedding top-3  no memory"
     assert lines[at].strip() == header
     assert lines[at + 3].split() == ["unanswered", str(total), "0", "0", "0", "0"]
-    assert lines[at + 7].split() == ["used", "facts", "0", "0"]
+    assert lines[at + 8].split() == ["used", "facts", "0", "0"]
 
 
 def test_the_notes_prompt_pastes_a_file_or_lines():

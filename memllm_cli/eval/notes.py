@@ -15,7 +15,9 @@ system answers every question once:
 
 The three baselines that paste notes say "if the notes do not say, answer: I do not
 know". An answer is right when it contains an accepted answer, unanswered when it
-declines (``common.abstains``), and wrong otherwise; every question's record is kept.
+declines (``common.abstains``), and wrong otherwise; every question's record is kept,
+with whether the answer was there to be read: in the pasted notes, or in the reads'
+results (``answer_in_context``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from memllm_cli.eval.common import (
     Metered,
     Progress,
     System,
+    contains_answer,
     no_progress,
     scratch_store,
     verdict,
@@ -93,6 +96,7 @@ class Score:
                 for name, c in by_file.items()
             },
             "seconds_per_question": round(self.seconds / total, 3) if total else 0.0,
+            "answer_in_context": sum(bool(r.get("answer_in_context")) for r in self.records),
         }
 
 
@@ -208,11 +212,14 @@ def _ask_all(
         started = time.perf_counter()
         answer = session.ask(item.question)
         path = getattr(answer, "path", None)  # "facts" | "sentences" | "none", where answers say
+        reads = _reads(answer)
+        found = " ; ".join(a for r in reads if not r["rolled_back"] for a in r["answers"])
         score.add(
             item,
             answer.text,
             time.perf_counter() - started,
-            reads=_reads(answer),
+            answer_in_context=contains_answer(found, item.answers),
+            reads=reads,
             facts_used=answer.facts_used,
             path=path,
             sources=answer.sources,
@@ -253,8 +260,10 @@ def _baseline(
             max_tokens=MAX_TOKENS,
             stop=(prompts.IM_END,),
         )
+        pasted = notes if isinstance(notes, str) else " ; ".join(notes)
+        extra = {"answer_in_context": contains_answer(pasted, item.answers), **extra}
         if not isinstance(notes, str):
-            extra = {"passages": notes, **extra}
+            extra["passages"] = notes
         score.add(item, gen.text.strip(), time.perf_counter() - started, **extra)
         progress(f"notes {name}", n + 1, len(items))
     return (
@@ -335,6 +344,7 @@ def table(part: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[str, s
 
 TOTALS = (*((v, v) for v in VERDICTS), ("total", "questions"))
 DETAILS = (
+    ("answer_in_context", "answer in context"),
     ("facts_written", "facts written"),
     ("answers_using_facts", "used facts"),
     ("sentence_fallback", "sentence fallback"),

@@ -52,8 +52,7 @@ def evaluate(
         typer.Option(
             "--notes",
             exists=True,
-            dir_okay=False,
-            help="Markdown notes to ingest (default: generated notes).",
+            help="Notes to ingest: a file, or a folder of .md/.txt files (default: generated).",
         ),
     ] = None,
     notes_qa: Annotated[
@@ -62,7 +61,7 @@ def evaluate(
             "--notes-qa",
             exists=True,
             dir_okay=False,
-            help='Their questions, JSONL of {"q": ..., "a": [...]}.',
+            help='Their questions, JSONL of {"file": ..., "q": ..., "a": [...]} ("file" optional).',
         ),
     ] = None,
     docs: Annotated[int, typer.Option("--docs", min=1, help="Re-DocRED documents.")] = 20,
@@ -113,10 +112,15 @@ def evaluate(
 
     Example: memllm eval --split test.json --part write --docs 100
 
-    Example: memllm eval --notes notes.md --notes-qa questions.jsonl --part notes
+    Example: memllm eval --notes notes/ --notes-qa questions.jsonl --part notes -s adapter
+
+    The notes part also runs the base model with the question's note file pasted,
+    with the top-3 lines by BM25, with the top-3 sentences by the embedder, and
+    alone; it counts right, wrong and unanswered ("I do not know") answers.
     """
     from memllm_cli.errors import MemllmError
     from memllm_cli.eval.harness import PARTS, EvalConfig, markdown, run, summary
+    from memllm_cli.eval.notes import table as notes_table
 
     parts = tuple(part or PARTS)
     unknown = sorted(set(parts) - set(PARTS))
@@ -163,3 +167,6 @@ def evaluate(
         ("seconds_per_item", "s/item"),
     ]
     render(summary(report), "table", columns)
+    if "notes" in report["results"]:
+        rows, notes_columns = notes_table(report["results"]["notes"])
+        render(rows, "table", notes_columns)

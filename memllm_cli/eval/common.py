@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -111,6 +112,34 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
     """Answer containment, as EntityQuestions scores it: any accepted answer, normalised."""
     have = norm(text)
     return any(norm(a) and norm(a) in have for a in answers)
+
+
+# What a model says when it declines: "I do not know", "I don't know", "not sure", ...
+ABSTENTION = re.compile(
+    r"\b(?:do not know|don't know|dont know|not sure|no idea|no information|"
+    r"(?:does|do|did)(?: not|n't) (?:say|mention|state|provide|specify|contain)|"
+    r"not (?:mentioned|stated|given|provided|specified)|"
+    r"(?:cannot|can't|unable to) (?:answer|say|tell))\b"
+)
+
+
+def abstains(text: str) -> bool:
+    """Whether ``text`` declines to answer ("I do not know"-style), or says nothing at all."""
+    have = norm(text).replace("\u2019", "'")
+    return not have.strip(" .!?") or ABSTENTION.search(have) is not None
+
+
+VERDICTS = ("right", "wrong", "unanswered")
+
+
+def verdict(text: str, answers: Sequence[str]) -> str:
+    """right (contains an accepted answer), unanswered (an abstention), else wrong.
+
+    An answer that hedges but names an accepted answer is right, as containment scores it.
+    """
+    if contains_answer(text, answers):
+        return "right"
+    return "unanswered" if abstains(text) else "wrong"
 
 
 @contextmanager

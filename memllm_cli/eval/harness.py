@@ -4,8 +4,10 @@ Systems: ``adapter`` (the embedded base with our LoRA adapter), ``prompted`` (th
 same base, few-shot prompted under the grammar, no adapter) and any ``--reference``
 GGUF a user brings (prompted). Baselines for memory QA use the base model without
 the adapter: ``no-memory`` (the model alone) and ``rag`` (top sentences pasted
-into the prompt). The output records the seed, the sha256 of every data file and
-model, and the configuration, so a run can be repeated and compared.
+into the prompt); on notes also ``pasted`` (the whole note file) and ``bm25``
+(top lines by BM25), scored right / wrong / unanswered (``eval.notes``). The
+output records the seed, the sha256 of every data file and model, and the
+configuration, so a run can be repeated and compared.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from memllm_cli.eval import perplexity, qa, write
+from memllm_cli.eval import notes, noteset, perplexity, qa, write
 from memllm_cli.eval.common import Progress, System, no_progress, scratch_store
+from memllm_cli.eval.noteset import generated_notes
 from memllm_cli.hashing import file_sha256
 from memllm_cli.protocol import PROTOCOL_VERSION
 
@@ -202,63 +205,21 @@ def _notes_part(
     progress: Progress,
     data_files: dict[str, str],
 ) -> dict[str, Any]:
-    """Notes + questions: each system ingests the notes with its own write mode, then answers."""
+    """Notes (a file or a folder) + questions, or generated notes: memllm and the baselines."""
     import tempfile
-
-    from memllm_cli.ingest.pipeline import Document, Ingestor, discover
-    from memllm_cli.ingest.text import sentences
-    from memllm_cli.runtime.loop import Session
 
     with tempfile.TemporaryDirectory(prefix="memllm-notes-") as tmp:
         if cfg.notes is not None:
-            md = cfg.notes
-            items = qa.read_qa_file(_need(cfg.notes_qa, "questions for --notes (--notes-qa)"))
-            data_files[str(md)] = file_sha256(md)
-            data_files[str(cfg.notes_qa)] = file_sha256(cfg.notes_qa)
+            questions = _need(cfg.notes_qa, "questions for --notes (--notes-qa)")
+            notes_set = noteset.read_notes(cfg.notes, questions)
+            for f in notes_set.files:
+                data_files[str(f.path)] = file_sha256(f.path)
+            data_files[str(questions)] = file_sha256(questions)
         else:
-            md, items = generated_notes(Path(tmp), cfg.seed, cfg.notes_count)
-        with md.open(encoding="utf-8") as f:
-            passages = [s.text for s in sentences(f, markdown=md.suffix == ".md")]
-        part: dict[str, Any] = {"questions": len(items), "sentences": len(passages)}
-        for s in under_test:
-            with scratch_store() as store:
-                session = Session(store, s.model, embedder)
-                ingestor = Ingestor(store, session)
-                for doc in discover([str(md)]):
-                    if isinstance(doc, Document):
-                        ingestor.ingest(doc)
-                part[s.name] = qa.evaluate_memory(s, store, embedder, items, progress)
-                part[s.name]["facts_written"] = store.count_facts()
-        with scratch_store() as store:
-            part["no-memory"] = qa.evaluate_memory(
-                base, store, embedder, items, progress, memory=False
-            )
-        part["rag"] = qa.evaluate_rag(base, embedder, passages, items, progress=progress)
-    return part
-
-
-def generated_notes(folder: Path, seed: int, count: int) -> tuple[Path, list[qa.QAItem]]:
-    """Invented notes (``datasets.notes``, an evaluation seed) and the questions they answer.
-
-    Only questions with one right answer in the whole file are kept (a user who
-    "moved to" two cities has no single residence to ask about).
-    """
-    from memllm_cli.datasets.notes import markdown, notes
-
-    items = notes(random.Random(f"eval-{seed}"), count)
-    objects: dict[tuple[str, str], set[str]] = {}
-    for note in items:
-        for triple in note.triples:
-            objects.setdefault((triple.subject, triple.relation), set()).add(triple.object)
-    questions = []
-    for note in items:
-        for question, query, answers in note.questions:
-            key = (query.subject or "", query.relation)
-            if query.subject is not None and len(objects.get(key, ())) == 1:
-                questions.append(qa.QAItem(question, tuple(answers)))
-    path = folder / "notes.md"
-    path.write_text(markdown("Notes", items), encoding="utf-8")
-    return path, questions
+            path, items = generated_notes(Path(tmp), cfg.seed, cfg.notes_count)
+            files = noteset.note_files(path)
+            notes_set = noteset.NotesSet(files, noteset.with_files(items, files, str(path)))
+        return notes.evaluate(notes_set, under_test, base, embedder, progress)
 
 
 HEADLINES = {
@@ -311,6 +272,17 @@ def markdown(report: dict[str, Any]) -> str:
     for part, metric in keys:
         cells = [_cell(value.get((part, metric, s))) for s in systems]
         lines.append(f"| {part} | {metric} | " + " | ".join(cells) + " |")
+    if "notes" in report["results"]:
+        rows, columns = notes.table(report["results"]["notes"])
+        lines += [
+            "",
+            "Notes QA: right / wrong / unanswered (r/w/u) per system",
+            "",
+            "| " + " | ".join(header for _, header in columns) + " |",
+            "|" + " --- |" * len(columns),
+        ]
+        for row in rows:
+            lines.append("| " + " | ".join(_cell(row.get(key)) for key, _ in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,7 @@ class QAItem:
     question: str
     answers: tuple[str, ...]
     fact: Triple | None = None  # the gold fact, when the set has one (EntityQuestions)
+    file: str | None = None  # the note file that states the answer (notes questions)
 
 
 def entity_question_items(questions: Sequence[Any], count: int, seed: int) -> list[QAItem]:
@@ -61,7 +62,8 @@ def entity_question_items(questions: Sequence[Any], count: int, seed: int) -> li
 
 
 def read_qa_file(path: Path) -> list[QAItem]:
-    """A JSONL of ``{"q": question, "a": [accepted answers]}``."""
+    """A JSONL of ``{"q": question, "a": [accepted answers]}``, with an optional ``"file"``
+    (the note file that states the answer: the notes-dev format)."""
     items = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -70,7 +72,7 @@ def read_qa_file(path: Path) -> list[QAItem]:
         answers = record["a"] if isinstance(record["a"], list) else [record["a"]]
         if not record.get("q") or not answers:
             raise ValueError(f"{path}:{n}: needs a question 'q' and answers 'a'")
-        items.append(QAItem(record["q"], tuple(answers)))
+        items.append(QAItem(record["q"], tuple(answers), file=record.get("file") or None))
     return items
 
 

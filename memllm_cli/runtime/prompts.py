@@ -145,3 +145,19 @@ def rag_prompt(question: str, passages: Sequence[str]) -> str:
     notes = "\n".join(f"- {neutralise_text(p)}" for p in passages)
     user = f"Notes:\n{notes}\n\nQuestion: {neutralise_text(question)}"
     return chatml([("system", RAG_SYSTEM), ("user", user)])
+
+
+NOTES_SYSTEM = (
+    "Answer the question with a short phrase, using the notes. "
+    "If the notes do not say, answer: I do not know."
+)
+
+
+def notes_prompt(question: str, notes: str | Sequence[str]) -> str:
+    """The notes baselines' prompt: a note file pasted whole (``str``) or retrieved lines.
+
+    No memory calls; the model is told to say "I do not know" when the notes do not say.
+    """
+    block = notes if isinstance(notes, str) else "\n".join(f"- {p}" for p in notes)
+    user = f"Notes:\n{neutralise_text(block)}\n\nQuestion: {neutralise_text(question)}"
+    return chatml([("system", NOTES_SYSTEM), ("user", user)])

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.hashing import file_sha256
+from memllm_cli.ingest.dates import DocumentDates
 from memllm_cli.ingest.text import sentences
 from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
 from memllm_cli.runtime.loop import Session
@@ -232,6 +233,7 @@ class Ingestor:
         kept: set[int] = set()
         context: list[str] = []
         scope: NameScope | None = None  # the names this document named; see store.resolution
+        dates = DocumentDates("" if doc.temporary else doc.path.name)  # facts' valid_from
         size = max(doc.path.stat().st_size, 1)
         self.progress.document = doc.name
         with doc.path.open("rb") as raw:
@@ -240,6 +242,8 @@ class Ingestor:
                 sentences(stream, markdown=doc.markdown, code=self.code)
             ):
                 report.sentences += 1
+                if sentence.heading:
+                    dates.heading(sentence.heading, sentence.text)
                 digest = hashlib.sha256(sentence.text.encode()).hexdigest()
                 if source_id is not None:
                     self.store.add_segment(
@@ -265,7 +269,7 @@ class Ingestor:
                 else:
                     triples = self._extract(sentence.text, " ".join(context), report)
                 for subject, relation, obj in triples:
-                    self._store(subject, relation, obj, evidence, report, kept, scope)
+                    self._store(subject, relation, obj, evidence, report, kept, scope, dates.date)
                 context = next_context(context, sentence.text)
                 self.progress.sentences += 1
                 self.progress.fraction = min(stream.chars / size, 1.0)
@@ -300,8 +304,12 @@ class Ingestor:
         report: DocumentReport,
         kept: set[int],
         scope: NameScope,
+        valid_from: str | None = None,
     ) -> None:
-        """Store one triple, its short names resolved in the document's ``scope``."""
+        """Store one triple, its short names resolved in the document's ``scope``.
+
+        ``valid_from`` is the sentence's date (:mod:`~memllm_cli.ingest.dates`), if any.
+        """
         report.facts += 1
         self.progress.facts += 1
         if self.dry_run:
@@ -317,7 +325,9 @@ class Ingestor:
                 )
             return
         try:
-            result = self.store.add_fact(subject, relation, obj, evidence, scope=scope)
+            result = self.store.add_fact(
+                subject, relation, obj, evidence, valid_from=valid_from, scope=scope
+            )
         except InvalidInputError:
             report.facts -= 1
             self.progress.facts -= 1

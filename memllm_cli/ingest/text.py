@@ -26,6 +26,7 @@ class Block:
     line_start: int  # 1-based
     line_end: int
     line_breaks: tuple[int, ...] = ()  # offsets in ``text`` where a new source line begins
+    heading: int = 0  # the Markdown heading level (1-6), 0 when the block is not a heading
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Sentence:
     text: str
     line_start: int
     line_end: int
+    heading: int = 0  # the level of the heading it is (part of), else 0
 
 
 def chunks(stream: TextIO, size: int = CHUNK_CHARS) -> Iterator[tuple[int, str]]:
@@ -87,7 +89,9 @@ def markdown_blocks(text: str, first_line: int = 1, *, code: bool = False) -> It
             if not content.strip() or not token.map:
                 continue
             start = first_line + token.map[0]
-            yield Block(content, start, first_line + token.map[1] - 1, breaks)
+            opener = tokens[index - 1] if index > 0 else None
+            level = int(opener.tag[1:]) if opener and opener.type == "heading_open" else 0
+            yield Block(content, start, first_line + token.map[1] - 1, breaks, level)
 
 
 def _inline_text(token: object) -> tuple[str, tuple[int, ...]]:
@@ -157,7 +161,7 @@ def split_sentences(block: Block, language: str = "en") -> Iterator[Sentence]:
             continue
         first = block.line_start + sum(1 for b in block.line_breaks if b <= begin)
         last = block.line_start + sum(1 for b in block.line_breaks if b < end)
-        yield Sentence(text, first, min(last, block.line_end))
+        yield Sentence(text, first, min(last, block.line_end), block.heading)
 
 
 def sentences(

@@ -40,6 +40,7 @@ from memllm_cli.runtime import prompts
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.read import read
+from memllm_cli.store.when import When, when_of
 
 FIRST_PERSON = frozenset({"i", "me", "my", "myself", "mine", "user", "the user"})
 MAX_GRAMMAR_NAMES = 2000
@@ -133,13 +134,18 @@ class Session:
         relations, allowed = self.store.grammar_vocabulary(MAX_GRAMMAR_NAMES)
         return read_grammar(relations or None, allowed)
 
-    def _run_queries(self, queries: list[ReadQuery], answer: Answer) -> list[str]:
-        """Run a call's queries; the answers, merged in order, at most 30 per call."""
+    def _run_queries(
+        self, queries: list[ReadQuery], answer: Answer, when: When | None = None
+    ) -> list[str]:
+        """Run a call's queries; the answers, merged in order, at most 30 per call.
+
+        ``when``: the time the question asks about (store/when.py); None reads the present.
+        """
         started = time.perf_counter()
         merged: list[str] = []
         records = []
         for query in queries:
-            hits = read(self.store, query, self.embedder)
+            hits = read(self.store, query, self.embedder, when=when)
             records.append(ReadRecord(query.format(), [h.to_dict() for h in hits]))
             nearest = [h.label for h in hits if h.fallback]
             if nearest:
@@ -162,6 +168,7 @@ class Session:
             question, history or [], me=self.me, prompted=self.model.prompted
         )
         answer = Answer(text="")
+        when = when_of(question)  # a past question reads superseded facts too
         visible: list[str] = []
         context: list[str] = []  # the assistant turn as the model sees it
         block_at: int | None = None  # index in ``context`` of the latest read block
@@ -207,7 +214,7 @@ class Session:
                 blocked = True
                 continue
             self._event("read", read_opening(queries))
-            found = self._run_queries(queries, answer)
+            found = self._run_queries(queries, answer, when)
             if not found:
                 self._event("empty", read_opening(queries) + format_results([]) + " (rolled back)")
                 blocked = True

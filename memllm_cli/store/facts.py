@@ -17,6 +17,7 @@ from memllm_cli.protocol import has_markers
 from memllm_cli.store import db
 from memllm_cli.store.documents import Documents
 from memllm_cli.store.filters import where
+from memllm_cli.store.changes import change_role
 from memllm_cli.store.models import (
     ORIGINS,
     STATUSES,
@@ -30,6 +31,7 @@ from memllm_cli.store.names import Names
 from memllm_cli.store.oplog import OpLog
 from memllm_cli.store.relations import Relations
 from memllm_cli.store.resolution import NameScope
+from memllm_cli.store.succession import Succession
 from memllm_cli.store.text import clean, norm, now
 
 FACT_SELECT = """
@@ -70,6 +72,7 @@ class FactTable:
         self._names = names
         self._relations = relations
         self._documents = documents
+        self._succession = Succession(conn)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -170,13 +173,17 @@ class FactTable:
         relation_id, cardinality = self._relations.relation(relation)
         object_id = self._names.entity(obj, "object", scope)
         stamp = now()
+        ended = valid_from or stamp  # when what this fact replaces stopped holding
+        role = change_role(evidence, self._relations.label(relation_id), obj)
         rivals = []
-        if cardinality == "one":
+        if role != "past" and (cardinality == "one" or role == "replace"):
             rivals = self._conn.execute(
                 "SELECT id, origin FROM facts WHERE subject_id = ? AND relation_id = ? "
                 "AND object_id != ? AND status = 'current' ORDER BY id",
                 (subject_id, relation_id, object_id),
             ).fetchall()
+            if cardinality != "one":  # a change never supersedes what the user said
+                rivals = [row for row in rivals if row[1] != "manual"]
         manual_rival = next(
             (row[0] for row in rivals if row[1] == "manual" and evidence.origin != "manual"), None
         )
@@ -190,17 +197,20 @@ class FactTable:
             fact_id = self._conn.execute(
                 "INSERT INTO facts (subject_id, relation_id, object_id, origin, created_at, "
                 "valid_from) VALUES (?, ?, ?, ?, ?, ?)",
-                (subject_id, relation_id, object_id, evidence.origin, stamp, valid_from or stamp),
+                # A fact the sentence says was left began at an unknown earlier time.
+                (subject_id, relation_id, object_id, evidence.origin, stamp, None)
+                if role == "past"
+                else (subject_id, relation_id, object_id, evidence.origin, stamp, ended),
             ).lastrowid
             action = "added"
-        elif row[1] == "current":
+        elif row[1] == "current" or role == "past":
             fact_id, before, action = row[0], self.snapshot(row[0]), "restated"
         else:
             fact_id, before, action = row[0], self.snapshot(row[0]), "revived"
             self._conn.execute(
                 "UPDATE facts SET status = 'current', origin = ?, valid_from = ?, "
                 "valid_to = NULL, superseded_by = NULL WHERE id = ?",
-                (evidence.origin, valid_from or stamp, fact_id),
+                (evidence.origin, ended, fact_id),
             )
         if manual_rival is not None and action != "restated":
             self._conn.execute(
@@ -211,13 +221,22 @@ class FactTable:
         self._documents.add_evidence(fact_id, evidence)
         self.log("restate" if action == "restated" else "add", fact_id, before)
         superseded = []
+        if role == "past" and self.get(fact_id).status == "current":
+            successor = self._succession.successor(fact_id, evidence.sentence or "")
+            self._supersede(fact_id, successor, ended, "supersede")
+            superseded.append(self.get(fact_id))
         if manual_rival is None and action != "restated":
             for rival_id, _ in rivals:
-                self._supersede(rival_id, fact_id, stamp, "supersede")
+                self._supersede(rival_id, fact_id, ended, "supersede")
                 superseded.append(self.get(rival_id))
+        if role == "replace":
+            for past_id in self._succession.left_behind(fact_id, evidence.sentence or ""):
+                before = self.snapshot(past_id)
+                self._succession.link(past_id, fact_id)
+                self.log("supersede", past_id, before)
         return WriteResult(self.get(fact_id), action, superseded, warnings)
 
-    def _supersede(self, fact_id: int, by: int, stamp: str, op: str) -> None:
+    def _supersede(self, fact_id: int, by: int | None, stamp: str, op: str) -> None:
         before = self.snapshot(fact_id)
         self._conn.execute(
             "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? WHERE id = ?",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from memllm_cli.store import db
+from memllm_cli.store.when import When
 
 # (fact id, mean distance, answer name, subject, relation, object): one scored read answer.
 ScoredRow = tuple[int, float, str, str, str, str]
@@ -31,12 +32,33 @@ class FactRanking:
         *,
         max_mean: float,
         limit: int,
+        when: When | None = None,
+        successors: Sequence[int] = (),
     ) -> list[ScoredRow]:
         """Current facts whose known side and relation are candidates, by mean distance.
 
         ``entities`` and ``relations`` are (id, distance) pairs; the known side is the
-        subject when the query ``asks_for`` the object, else the object.
+        subject when the query ``asks_for`` the object, else the object. A read about a
+        time (``when``) sees superseded facts too, those valid in ``when``'s window, or
+        those superseded by a fact whose object is one of ``successors``, superseded
+        ones first (the most recently ended first).
         """
+        status, order, params = "f.status = 'current'", "", []
+        if when is not None:
+            status = "f.status IN ('current', 'superseded')"
+            order = "f.status = 'current', coalesce(f.valid_to, '') DESC, "
+            if when.window:
+                status += (
+                    " AND (f.valid_from IS NULL OR f.valid_from < ?) "
+                    "AND (f.valid_to IS NULL OR f.valid_to > ?)"
+                )
+                params = [when.window[1], when.window[0]]
+            if successors:
+                status += (
+                    " AND f.superseded_by IN (SELECT id FROM facts WHERE object_id IN "
+                    "(SELECT value FROM json_each(?)))"
+                )
+                params.append(json.dumps(list(successors)))
         known, answer = (
             ("subject_id", "object_id") if asks_for == "object" else ("object_id", "subject_id")
         )
@@ -50,8 +72,8 @@ class FactRanking:
             "JOIN entities s ON s.id = f.subject_id "
             "JOIN relations rel ON rel.id = f.relation_id "
             "JOIN entities o ON o.id = f.object_id "
-            "WHERE f.status = 'current' AND score <= ? ORDER BY score, f.id LIMIT ?",
-            (json.dumps(dict(entities)), json.dumps(dict(relations)), max_mean, limit),
+            f"WHERE {status} AND score <= ? ORDER BY score, {order}f.id LIMIT ?",
+            (json.dumps(dict(entities)), json.dumps(dict(relations)), *params, max_mean, limit),
         ).fetchall()
 
     def relations_of(self, asks_for: str, entities: list[int]) -> list[int]:

@@ -37,6 +37,7 @@ from memllm_cli.protocol import ProtocolError, ReadQuery
 from memllm_cli.store.models import ReadAnswer
 from memllm_cli.store.ranking import FactRanking
 from memllm_cli.store.store import Store
+from memllm_cli.store.when import When
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class ReadConfig:
     # The subject (or object) fallback: relation distance limit and how many answers.
     tau_fallback: float = MINILM_THRESHOLDS.tau_fallback
     fallback_results: int = 3
+    # The time the read is about (store/when.py); None: the present, current facts only.
+    # ``successors``: the entity ids a "before X" read's X means.
+    when: When | None = None
+    successors: tuple[int, ...] = ()
 
 
 DEFAULT_READ = ReadConfig()
@@ -77,13 +82,39 @@ def read(
     query: ReadQuery,
     embedder: Embedder | None = None,
     config: ReadConfig | None = None,
+    when: When | None = None,
+) -> list[ReadAnswer]:
+    """Ranked answers to one read query about the present, or about the time ``when`` names.
+
+    A read about a time sees superseded facts too (:meth:`FactRanking.scored`): for "before
+    X" those X's fact superseded, for a year those valid in it. When that finds nothing it
+    widens to the past in general: every current and superseded fact, superseded first.
+    """
+    config = config or config_for(embedder)
+    if when is None:
+        return _read(store, query, embedder, config)
+    attempts = [replace(config, when=When())]
+    if when.window:
+        attempts.insert(0, replace(config, when=when))
+    elif when.before:
+        names = store.names
+        ids = names.entity_ids(when.before) or names.short_name_entities(when.before)
+        if ids:
+            attempts.insert(0, replace(config, when=when, successors=tuple(ids)))
+    for attempt in attempts:
+        if answers := _read(store, query, embedder, attempt):
+            return answers
+    return []
+
+
+def _read(
+    store: Store, query: ReadQuery, embedder: Embedder | None, config: ReadConfig
 ) -> list[ReadAnswer]:
     """Ranked answers to one read query. Without an embedder, only exact matches answer.
 
     Exact matches first, then fuzzy ones (with an embedder), then a short name, then the
     known entity's facts by relation similarity (with an embedder; marked ``fallback``).
     """
-    config = config or config_for(embedder)
     name = query.subject if query.subject is not None else query.object
     if name is None:
         raise ProtocolError("a read query names exactly one of subject and object")
@@ -211,6 +242,8 @@ def _answers(
         relations,
         max_mean=config.tau_mean,
         limit=config.max_results * 4,
+        when=config.when,
+        successors=config.successors,
     )
     best: dict[str, ReadAnswer] = {}
     for fact_id, score, answer_name, s, r, o in rows:

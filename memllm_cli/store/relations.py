@@ -59,6 +59,11 @@ class Relations:
         ).lastrowid
         return relation_id, "many"
 
+    def label(self, relation_id: int) -> str:
+        """The label of relation ``relation_id``."""
+        row = self._conn.execute("SELECT label FROM relations WHERE id = ?", (relation_id,))
+        return row.fetchone()[0]
+
     def relations(self) -> list[Relation]:
         """Every relation by label, with its number of current facts and its aliases."""
         rows = self._conn.execute(

@@ -1,0 +1,89 @@
+"""Changes: which written facts replace, and which are replaced by, the sentence they come from.
+
+Rules only, no SQL (like :mod:`~memllm_cli.store.resolution`); :mod:`~memllm_cli.store.facts`
+applies them when a document or chat sentence is stored. Notes record changes ("Sofia
+moved to Milan", "Sofia left Fiat; she now works at Prada", "Elena moved from Naples to
+Rome"). For a relation that holds one value at a time *in practice* (:data:`CHANGING`:
+residence, employer, occupation, position held, sports team, spouse or partner), a
+sentence that states a change (a cue word of the relation's family, or a general one:
+"now", "no longer", "became", "switched to") gives each fact it states one role:
+
+- ``"past"``: its object is what the sentence says was left ("from Naples", "left
+  Fiat", "quit Pirelli"): the fact is stored already superseded, never current;
+- ``"replace"``: any other object: the subject's other current document and chat facts
+  of the relation are superseded by it (manual ones never are).
+
+Without a cue the relation's own cardinality decides, as before: employer stays
+many-valued, so "works at Fiat and teaches at the Politecnico" keeps both current.
+Marking these relations "one" in the seed would instead make every such pair a
+supersession; a cue states the change, so only a cue makes one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from memllm_cli.store.models import Evidence
+from memllm_cli.store.text import norm
+
+_MOVE = r"moved|moves|moving|relocated|relocates|emigrated|settled"
+_JOB = (
+    r"joined|joins|left|leaves|quit|quits|started|starts|hired|switched|retired|resigned"
+    r"|promoted|transferred|signed|appointed|became|becomes|took over"
+)
+_PARTNER = r"married|marries|divorced|separated|engaged|split up|broke up"
+_GENERAL = r"now|no longer|not any more|anymore|switched to|became|becomes|since"
+
+# Relation label -> the cue words that state a change of its value.
+CHANGING: dict[str, str] = {
+    "residence": _MOVE,
+    "employer": _JOB,
+    "occupation": _JOB,
+    "position held": _JOB,
+    "member of sports team": _JOB,
+    "work location": _MOVE + "|" + _JOB,
+    "spouse": _PARTNER,
+    "unmarried partner": _PARTNER,
+    "partner": _PARTNER,
+}
+_CUES = {
+    label: re.compile(rf"\b(?:{words}|{_GENERAL})\b", re.IGNORECASE)
+    for label, words in CHANGING.items()
+}
+_NON_WORD = re.compile(r"[^\w&-]+")
+_STOP = r"(?=\s+(?:and|to|for|after|in|where|because|but|then)\b|[,;.:!?()]|$)"
+# What a sentence says was left: "from A to B", "left A", "quit A", "no longer works at A".
+_LEFT = (
+    re.compile(r"\bfrom\s+(.+?)\s+(?:to|for|in)\s+", re.IGNORECASE),
+    re.compile(
+        rf"\b(?:left|leaves|quit|quits|resigned from|retired from|departed|divorced"
+        rf"|separated from|no longer (?:\w+ )?(?:at|in|for|with))\s+(.+?){_STOP}",
+        re.IGNORECASE,
+    ),
+)
+
+
+def change_role(evidence: Evidence, relation: str, obj: str) -> str | None:
+    """``"past"``, ``"replace"`` or None for the fact (…, ``relation``, ``obj``) ``evidence`` states.
+
+    ``relation`` is the relation's label. Manual writes and sentences without a cue
+    of the relation's family get None: the relation's cardinality alone decides.
+    """
+    sentence = evidence.sentence
+    cue = _CUES.get(norm(relation))
+    if evidence.origin == "manual" or not sentence or cue is None or not cue.search(sentence):
+        return None
+    return "past" if was_left(sentence, obj) else "replace"
+
+
+def was_left(sentence: str, name: str) -> bool:
+    """Whether ``sentence`` says ``name`` was left ("moved from Naples", "left Fiat")."""
+    key = _words(name)
+    return bool(key.strip()) and any(
+        key in _words(m.group(1)) for pattern in _LEFT for m in pattern.finditer(sentence)
+    )
+
+
+def _words(text: str) -> str:
+    """``text`` folded to its words, space-padded, so a name matches whole words only."""
+    return " " + norm(_NON_WORD.sub(" ", text)) + " "

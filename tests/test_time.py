@@ -201,9 +201,7 @@ def test_moved_from_a_to_b_keeps_a_in_the_past(store, order):
 
 def test_moving_on_from_a_known_place_ends_it(store):
     add(store, "Sofia", "residence", "Milan", said("Sofia moved to Milan."), valid_from="2020")
-    add(store, 
-        "Sofia", "employer", "Pirelli", said("Sofia works at Pirelli."), valid_from="2020"
-    )
+    add(store, "Sofia", "employer", "Pirelli", said("Sofia works at Pirelli."), valid_from="2020")
     text = said("Sofia moved from Milan to Zurich and left Pirelli.")
     add(store, "Sofia", "residence", "Milan", text, valid_from="2024-01-01")
     add(store, "Sofia", "employer", "Pirelli", text, valid_from="2024-01-01")

@@ -96,7 +96,7 @@ class DocumentDates:
         self._open: list[tuple[int, str | None]] = []  # (level, date) of enclosing headings
 
     def heading(self, level: int, text: str) -> None:
-        """A heading of ``level`` was read: it ends deeper and equal sections, and may date its own."""
+        """A heading of ``level``: it ends sections as deep or deeper, and may date its own."""
         while self._open and self._open[-1][0] >= level:
             self._open.pop()
         enclosing = self.date

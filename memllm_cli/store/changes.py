@@ -64,7 +64,7 @@ _LEFT = (
 
 
 def change_role(evidence: Evidence, relation: str, obj: str) -> str | None:
-    """``"past"``, ``"replace"`` or None for the fact (…, ``relation``, ``obj``) ``evidence`` states.
+    """``"past"``, ``"replace"`` or None: the role of (…, ``relation``, ``obj``) in ``evidence``.
 
     ``relation`` is the relation's label. Manual writes and sentences without a cue
     of the relation's family get None: the relation's cardinality alone decides.

@@ -15,9 +15,9 @@ from typing import Any
 from memllm_cli.errors import InvalidInputError, NotFoundError
 from memllm_cli.protocol import has_markers
 from memllm_cli.store import db
+from memllm_cli.store.changes import change_role
 from memllm_cli.store.documents import Documents
 from memllm_cli.store.filters import where
-from memllm_cli.store.changes import change_role
 from memllm_cli.store.models import (
     ORIGINS,
     STATUSES,

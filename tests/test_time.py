@@ -158,6 +158,21 @@ def test_now_works_at_supersedes_the_old_employer(store):
     assert store.count_facts(FactFilter(include_all=True)) == 0
 
 
+def test_values_stated_in_the_same_change_sentence_all_stay(store):
+    add(store, "Sofia", "employer", "Fiat", said("Sofia works at Fiat."))
+    text = said("Sofia left Fiat and now works at Prada and Gucci.")
+    for company in ("Fiat", "Prada", "Gucci"):
+        add(store, "Sofia", "employer", company, text, valid_from="2022-01-01")
+    current = [f.object for f in store.facts(FactFilter(subject="Sofia"))]
+    assert current == ["Prada", "Gucci"]
+    prada = store.fact_id_of("Sofia", "employer", "Prada")
+    assert row(store, "Sofia", "employer", "Fiat")[::2] == ("superseded", "2022-01-01")
+    assert row(store, "Sofia", "employer", "Fiat")[3] in (
+        prada,
+        store.fact_id_of("Sofia", "employer", "Gucci"),
+    )
+
+
 def test_without_a_cue_employers_stay_many_valued(store):
     add(store, "Sofia", "employer", "Fiat", said("Sofia works at Fiat."))
     add(store, "Sofia", "employer", "Prada", said("Sofia also works at Prada."))

@@ -84,6 +84,12 @@ def was_left(sentence: str, name: str) -> bool:
     )
 
 
+def names(sentence: str, name: str) -> bool:
+    """Whether ``sentence`` contains ``name`` as whole words."""
+    key = _words(name)
+    return bool(key.strip()) and key in _words(sentence)
+
+
 def _words(text: str) -> str:
     """``text`` folded to its words, space-padded, so a name matches whole words only."""
     return " " + norm(_NON_WORD.sub(" ", text)) + " "

@@ -184,6 +184,9 @@ class FactTable:
             ).fetchall()
             if cardinality != "one":  # a change never supersedes what the user said
                 rivals = [row for row in rivals if row[1] != "manual"]
+            if role == "replace":  # nor a value the same sentence states ("Prada and Gucci")
+                said = evidence.sentence or ""
+                rivals = [row for row in rivals if not self._succession.stated(row[0], said)]
         manual_rival = next(
             (row[0] for row in rivals if row[1] == "manual" and evidence.origin != "manual"), None
         )

@@ -9,7 +9,7 @@ are :mod:`~memllm_cli.store.changes`.
 from __future__ import annotations
 
 from memllm_cli.store import db
-from memllm_cli.store.changes import was_left
+from memllm_cli.store.changes import names, was_left
 
 
 class Succession:
@@ -50,6 +50,14 @@ class Succession:
             )
             if was_left(sentence, name)
         ]
+
+    def stated(self, fact_id: int, sentence: str) -> bool:
+        """Whether ``sentence`` names ``fact_id``'s object as a value it states, not one left."""
+        row = self._conn.execute(
+            "SELECT o.name FROM facts f JOIN entities o ON o.id = f.object_id WHERE f.id = ?",
+            (fact_id,),
+        ).fetchone()
+        return bool(row) and names(sentence, row[0]) and not was_left(sentence, row[0])
 
     def link(self, fact_id: int, successor: int) -> None:
         """Record ``successor`` as the fact that replaced ``fact_id``."""

@@ -142,6 +142,17 @@ def test_the_sentence_after_a_match_counts_at_half_its_score(store, notes):
     assert found[1].context == found[0].text
 
 
+def test_the_documents_component_quotes_every_word(store, notes):
+    """Its callers pass content words, but the component is safe on any word it is given."""
+    match = store.documents.sentences_matching
+    bergen = "Per Hansen still lives in Bergen."
+    assert [p.text for p in match(["Bergen", "NOT", "Hansen"], 3)] == [bergen]
+    assert [p.text for p in match(["Berg*", "NEAR(", "-", "^", "text:", "", "OR"], 3)] == []
+    # A quote inside a word is a separator like any punctuation, never the end of a string.
+    assert [p.text for p in match(['Bergen"', '"Bergen" OR "x'], 3)] == [bergen]
+    assert match([], 3) == [] and match([" "], 3) == []
+
+
 def test_any_question_is_a_safe_query(store, notes):
     known = {
         "Family",
@@ -218,6 +229,25 @@ PASSAGES = [MOVED, WORKS, PER]
 )
 def test_an_answer_stands_only_when_the_sentences_say_it(question, reply, cited):
     assert supporting(question, reply, PASSAGES) == cited
+
+
+def test_notes_that_say_they_do_not_know_give_no_answer():
+    unsure = Passage("Ingrid has a new job; I do not know what it is.", "n.md", 8, 8)
+    assert supporting("What is Ingrid's job?", "I do not know what it is", [unsure]) == []
+    assert supporting("What is Ingrid's job?", "a new job", [unsure]) == [unsure]
+
+
+def test_only_he_she_it_they_carry_a_name_over_from_the_sentence_before():
+    friend = Passage("Her friend Kari works at SINTEF.", "n.md", 5, 5, context=MOVED.text)
+    assert supporting("Where does Ingrid work?", "SINTEF", [MOVED, friend]) == []
+    assert supporting("Where does Ingrid work?", "NIVA", [MOVED, WORKS]) == [WORKS]
+
+
+def test_i_and_my_name_the_user():
+    mine = Passage("I work at Nordlys Media.", "w.md", 1, 1)
+    kari = Passage("Kari now works at SINTEF.", "w.md", 2, 2)
+    assert supporting("Where do I work?", "Nordlys Media", [kari, mine]) == [mine]
+    assert supporting("Where do I work?", "SINTEF", [kari, mine]) == []
 
 
 def test_a_question_that_names_no_one_needs_half_its_words_in_the_sentence():

@@ -220,6 +220,9 @@ PASSAGES = [MOVED, WORKS, PER]
         ("When did Ingrid move to Trondheim?", "Oslo", []),
         ("Who employs Ingrid?", "a chemist", []),
         ("Where does Ingrid work?", "a chemist", []),
+        # More of the question's own subject, not an answer to it.
+        ("Where did my sister Ingrid move from?", "Ingrid moved from Oslo", []),
+        ("Where does Per work?", "Per Hansen", []),
         # Not an answer:
         ("Where does Ingrid live now?", "I do not know.", []),
         ("Where does Ingrid live now?", "The notes don't say.", []),

@@ -16,7 +16,8 @@ when the sentences say it. The check, :func:`supporting`:
 - the reply's content words that the question does not already hold (compared as
   light stems) are its claim; a reply with no such word says nothing new;
 - the claim has the shape the question asks for: a date or number for "when", a
-  name for "who", a name or number for "where";
+  name for "who", a name or number for "where"; and the reply does not start with a
+  name the question holds ("Ingrid Solberg AS" is more of Ingrid, not her employer);
 - a sentence counts when it is about what the question asks about: it names
   someone the question names (the user too, for "I", "my", "our"), or starts with
   "he", "she", "it" or "they" after a sentence that does; for a question that
@@ -62,6 +63,7 @@ WH = frozenset({"when", "who", "whom", "whose", "where"})
 _TIME_TEXT = """january february march april may june july august september october november
 december monday tuesday wednesday thursday friday saturday sunday spring summer autumn winter"""
 TIME_WORDS = frozenset(_TIME_TEXT.split())
+PARTS = re.compile(r"[,;]|\band\b", re.IGNORECASE)  # where an answer lists several things
 
 Event = Callable[[str, str], None]
 
@@ -132,6 +134,8 @@ def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[P
     claim = [w for w in words(reply) if w.casefold() not in STOPWORDS and stem(w) not in asked]
     if not claim or not has_shape(question, claim):
         return []
+    if stem(words(reply)[0]) in names(question):
+        return []  # it starts with whom the question names: more of the subject, not an answer
     about = [p for p in passages if is_about(question, p)]
     cited: list[Passage] = []
     for part in PARTS.split(reply):
@@ -144,9 +148,6 @@ def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[P
         if source not in cited:
             cited.append(source)
     return cited
-
-
-PARTS = re.compile(r"[,;]|\band\b", re.IGNORECASE)
 
 
 def _holds(text: str, run: Sequence[str]) -> bool:

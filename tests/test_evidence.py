@@ -301,16 +301,16 @@ def test_an_empty_read_falls_back_on_the_sentences(store, notes):
         [
             "({",
             "MEM_READ(Ingrid>>occupation>>)-->",
-            "I do not know: my memory has nothing on that." + END,
+            # Memory has nothing: the model's own answer would be dropped, so it is not asked.
             "a chemist})",  # the model completes its read's results from the notes
         ],
         "What is Ingrid's job?",
     )
     assert (answer.text, answer.path) == ("a chemist", "sentences")
     assert [c.cite for c in answer.citations] == [f"{notes.resolve()}:4"]
-    assert shown == "a chemist"  # the model's own "I do not know" was never shown
+    assert shown == "a chemist"
     # The notes, the question, then the read the model made, reused: no new call.
-    evidence_prompt = model.prompts[3]
+    evidence_prompt = model.prompts[2]
     # The best sentence last, nearest the question.
     assert (
         "Notes:\n- She now works as a chemist at NIVA.\n"
@@ -318,7 +318,7 @@ def test_an_empty_read_falls_back_on_the_sentences(store, notes):
     )
     assert "Question: What is Ingrid's job?" in evidence_prompt
     assert evidence_prompt.endswith("<|im_start|>assistant\n({MEM_READ(Ingrid>>occupation>>)-->")
-    assert model.grammars[3] == NO_CALL_GRAMMAR and len(model.prompts) == 4
+    assert model.grammars[2] == NO_CALL_GRAMMAR and len(model.prompts) == 3
     assert answer.reads[0].rolled_back and answer.usage.completion_tokens > 0
     assert ("sentence", f"{notes.resolve()}:4 She now works as a chemist at NIVA.") in events
     data = answer.to_dict()
@@ -345,6 +345,23 @@ def test_no_read_at_all_falls_back_too(store, notes):
     assert "MEM_READ" in model.grammars[1] and len(model.prompts) == 3
 
 
+def test_a_read_after_a_fact_keeps_the_facts_path(store, notes):
+    """An empty read after one that gave a fact: the model goes on, and the facts answer."""
+    answer, model, shown, _ = ask(
+        store,
+        [
+            "({",
+            "MEM_READ(Per Hansen>>residence>>)-->",
+            " and ({",
+            "MEM_READ(Per Hansen>>employer>>)-->",
+            " Bergen." + END,
+        ],
+        "Where does Per Hansen live and work?",
+    )
+    assert (answer.text, answer.path, shown) == ("and  Bergen.", "facts", "and  Bergen.")
+    assert answer.reads[1].rolled_back and len(model.prompts) == 5
+
+
 def test_an_unparseable_fallback_call_is_no_answer(store, notes):
     answer, _, _, _ = ask(store, ["Hmm." + END, "MEM_READ(oops"], "Where does Ingrid live?")
     assert (answer.text, answer.path) == (I_DO_NOT_KNOW, "none")
@@ -353,7 +370,7 @@ def test_an_unparseable_fallback_call_is_no_answer(store, notes):
 def test_an_unsupported_answer_becomes_i_do_not_know(store, notes):
     answer, _, shown, events = ask(
         store,
-        ["({", "MEM_READ(Ingrid>>residence>>)-->", "Hmm." + END, "Paris})"],
+        ["({", "MEM_READ(Ingrid>>residence>>)-->", "Paris})"],
         "Where does Ingrid live now?",
     )
     assert (answer.text, answer.path, answer.citations) == (I_DO_NOT_KNOW, "none", [])

@@ -189,6 +189,8 @@ class Session:
             return gen
 
         while budget > 0:
+            if blocked and fallback and not answer.facts_used:
+                break  # no read can follow, so the fallback answers, not the model alone
             if not open_call:
                 gen = generate(
                     "".join(context),

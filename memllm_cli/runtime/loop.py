@@ -4,7 +4,9 @@ Read loop: generate until the model opens a call (``({``); generate the call
 under the read grammar up to ``-->``; run its queries against the store; append
 the results and ``})``; resume. An empty result rolls the call back and the
 answer continues without memory (no immediate retry); only the latest read
-block stays in the context. A model without our adapter (prompted mode) is
+block stays in the context. When no read gave a fact, the evidence fallback
+(:mod:`~memllm_cli.runtime.answer`) answers from the stored sentences or says
+"I do not know", instead of the model alone. A model without our adapter (prompted mode) is
 made to read first, under a grammar restricted to the names and relations the
 memory holds, since a small model will not reliably decide to.
 

@@ -256,7 +256,7 @@ def test_eval_notes_folder_runs_memllm_and_every_baseline(cli, monkeypatch, note
         str(folder / "work.txt"): "ingested"
     }
     assert memllm["answers_using_facts"] == 3  # the rolled-back read used none
-    assert memllm["sentence_fallback"] is None  # these answers do not say which path
+    assert memllm["sentence_fallback"] == 0  # every answer says its path; none is "sentences"
     assert memllm["parse_failures"] == 0
     wrong = [r for r in memllm["records"] if r["verdict"] == "wrong"]
     assert wrong == [
@@ -272,7 +272,7 @@ def test_eval_notes_folder_runs_memllm_and_every_baseline(cli, monkeypatch, note
                 {"query": "me>>employer>>", "answers": ["Halyard Systems"], "rolled_back": False}
             ],
             "facts_used": wrong[0]["facts_used"],
-            "path": None,
+            "path": "facts",
             "sources": [str((folder / "work.txt").resolve())],
         }
     ]
@@ -314,7 +314,7 @@ def test_eval_notes_folder_runs_memllm_and_every_baseline(cli, monkeypatch, note
         f"| answer in context | 2 | 4 | 4 | {rag['answer_in_context']} | 0 |",
         "| facts written | 2 |  |  |  |  |",
         "| used facts | 3 |  |  |  | 0 |",
-        "| sentence fallback |  |  |  |  |  |",
+        "| sentence fallback | 0 |  |  |  | 0 |",
         "| notes cut |  | 0 |  |  |  |",
         "| parse failures | 0 | 0 | 0 | 0 | 0 |",
         "| s/question | "

@@ -1,7 +1,9 @@
+import hashlib
+
 import pytest
 
 from memllm_cli.errors import StoreError
-from memllm_cli.store import Store, db, migrations
+from memllm_cli.store import Evidence, Store, db, migrations
 
 
 def test_from_empty_file_reaches_latest(tmp_path):
@@ -109,3 +111,34 @@ def test_migration_4_keeps_a_relation_labelled_like_an_alias(tmp_path):
         )
         assert relations["occupation"].pid == "P106" and "job" in relations["occupation"].aliases
         assert store.relation_ids("lives in") == [relations["Lives in"].id]
+
+
+def test_migration_6_keeps_the_sentence_text_evidence_held_and_indexes_it(tmp_path):
+    """Older segments get the text a fact's evidence kept for them; the index is whole."""
+    path = tmp_path / "v5.db"
+    conn = db.connect(path)
+    migrations.migrate(conn, target=5)
+    old = Store(conn, path)  # the components, over a file left at version 5
+    uri, stated, silent = "/notes.md", "Ola lives in Leeds.", "He likes rain."
+    with old.batch("ingest", "ingest notes.md"):
+        source = old.begin_document(uri, "f" * 64)
+        evidence = Evidence("document", "document", uri, "f" * 64, stated, 1, 1)
+        old.add_fact("Ola", "residence", "Leeds", evidence)
+        for position, sentence in enumerate([stated, silent]):  # both on line 1
+            digest = hashlib.sha256(sentence.encode()).hexdigest()
+            conn.execute(
+                "INSERT INTO segments (source_id, position, sentence_sha256, line_start, "
+                "line_end) VALUES (?, ?, ?, 1, 1)",
+                (source, position, digest),
+            )
+    conn.close()
+    with Store.open(path) as store:
+        rows = store.conn.execute("SELECT position, text FROM segments ORDER BY position")
+        assert rows.fetchall() == [(0, stated), (1, None)]
+        (found,) = store.relevant_sentences("Where does Ola live?")
+        assert (found.text, found.cite) == (stated, f"{uri}:1")
+        check = "INSERT INTO segments_fts(segments_fts, rank) VALUES ('integrity-check', 1)"
+        store.conn.execute(check)
+        store.undo()  # deletes the version's segments: the index stays whole
+        store.conn.execute(check)
+        assert store.relevant_sentences("Ola Leeds") == []

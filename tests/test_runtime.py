@@ -63,8 +63,8 @@ def test_empty_result_rolls_back_and_blocks_retry(memory):
             " I do not know." + END,
         ],
     )
-    answer = s.ask("Where does Nobody live?")
-    assert answer.text == "Let me see  I do not know."
+    answer = s.ask("Where does Nobody live?", fallback=False)
+    assert answer.text == "Let me see  I do not know." and answer.path == "none"
     assert model.prompts[2].endswith("<|im_start|>assistant\nLet me see ")
     assert model.grammars[2] == NO_CALL_GRAMMAR
     assert answer.reads[0].rolled_back and answer.facts_used == []
@@ -98,7 +98,7 @@ def test_call_budget_ends_the_answer(memory):
 
 def test_unparseable_call_is_dropped_not_raised(memory):
     s, model, events = session(memory, ["({", "MEM_READ(oops", "Fine." + END])
-    answer = s.ask("q")
+    answer = s.ask("q", fallback=False)
     assert answer.parse_failures == 1 and answer.text == "Fine."
     assert events[0][0] == "error" and model.grammars[2] == NO_CALL_GRAMMAR
 

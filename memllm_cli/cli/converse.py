@@ -28,6 +28,14 @@ def _cite(answer: Answer, session: Session) -> None:
         message(f"  fact {fact.id}: {fact.label}")
 
 
+def _brief(answer: Answer) -> str:
+    """The sentences path's citations, briefly: `` (notes.md:3, notes.md:5)``; else ""."""
+    from pathlib import PurePath
+
+    cites = [f"{PurePath(c.uri).name}:{c.lines}" for c in answer.citations]
+    return f" ({', '.join(cites)})" if cites else ""
+
+
 def ask(
     ctx: typer.Context,
     question: Annotated[
@@ -44,7 +52,10 @@ def ask(
     max_tokens: MaxTokens = 256,
     json_: JsonFlag = False,
 ) -> None:
-    """Answer a question from memory; the answer cites the facts it used.
+    """Answer a question from memory; the answer cites the facts or note lines it used.
+
+    When no fact answers, the stored sentences of your notes do, if they say it;
+    otherwise the answer is "I do not know".
 
     Example: memllm ask "Where does Ingrid Solberg live?"
 
@@ -76,10 +87,14 @@ def ask(
     if json_:
         render([answer.to_dict()], "jsonl", [])
         return
-    sys.stdout.write("\n")
+    sys.stdout.write(_brief(answer) + "\n")
     if answer.facts_used:
         message("facts used:")
         _cite(answer, session)
+    if show_memory and not no_memory:
+        message(f"[memory path] {answer.path}")
+        for citation in answer.citations:
+            message(f"  {citation.cite} {citation.text}")
 
 
 def _stdout_stream(text: str) -> None:
@@ -155,13 +170,17 @@ def chat(
                 earlier = " ".join(user for user, _ in history[-3:])
                 session.remember(line, session_id=session_id, context=earlier)
             console.print("[bold]memllm›[/bold] ", end="")
-            answer = session.ask(line, _recent(history, history_chars))
+            # A statement gets a reply, not the evidence fallback's "I do not know".
+            answer = session.ask(line, _recent(history, history_chars), fallback=line.endswith("?"))
             console.print()
         except KeyboardInterrupt:
             console.print("\n[dim](cancelled)[/dim]")
             continue
         if answer.facts_used:
             err.print("[dim]  facts: " + ", ".join(str(i) for i in answer.facts_used) + "[/dim]")
+        if answer.citations:
+            cites = ", ".join(c.cite for c in answer.citations)
+            err.print(f"  notes: {cites}", style="dim", markup=False, highlight=False)
         history.append((line, answer.text))
 
 

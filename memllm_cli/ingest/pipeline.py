@@ -247,7 +247,12 @@ class Ingestor:
                 digest = hashlib.sha256(sentence.text.encode()).hexdigest()
                 if source_id is not None:
                     self.store.add_segment(
-                        source_id, position, digest, sentence.line_start, sentence.line_end
+                        source_id,
+                        position,
+                        digest,
+                        sentence.line_start,
+                        sentence.line_end,
+                        sentence.text,
                     )
                 evidence = Evidence(
                     origin="document",

@@ -4,7 +4,9 @@ Read loop: generate until the model opens a call (``({``); generate the call
 under the read grammar up to ``-->``; run its queries against the store; append
 the results and ``})``; resume. An empty result rolls the call back and the
 answer continues without memory (no immediate retry); only the latest read
-block stays in the context. A model without our adapter (prompted mode) is
+block stays in the context. When no read gave a fact, the evidence fallback
+(:mod:`~memllm_cli.runtime.answer`) answers from the stored sentences or says
+"I do not know", instead of the model alone. A model without our adapter (prompted mode) is
 made to read first, under a grammar restricted to the names and relations the
 memory holds, since a small model will not reliably decide to.
 
@@ -37,8 +39,10 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 from memllm_cli.runtime import prompts
+from memllm_cli.runtime.answer import Held, from_sentences
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
+from memllm_cli.store.models import Passage
 from memllm_cli.store.read import read
 from memllm_cli.store.when import When, when_of
 
@@ -76,6 +80,8 @@ class Answer:
     parse_failures: int = 0
     usage: Usage = field(default_factory=Usage)
     timings: dict[str, float] = field(default_factory=dict)
+    path: str = "none"  # facts | sentences | none: what the answer came from
+    citations: list[Passage] = field(default_factory=list)  # the sentences path's evidence
 
     def to_dict(self) -> dict[str, Any]:
         timings = {"generation": self.usage.seconds, **self.timings}
@@ -91,6 +97,8 @@ class Answer:
                 "prompt": self.usage.prompt_tokens,
                 "completion": self.usage.completion_tokens,
             },
+            "path": self.path,
+            "citations": [c.to_dict() for c in self.citations],
         }
 
 
@@ -162,8 +170,15 @@ class Session:
         answer.reads += records
         return merged
 
-    def ask(self, question: str, history: list[tuple[str, str]] | None = None) -> Answer:
-        """Answer ``question``, reading memory as the model asks (or first, in prompted mode)."""
+    def ask(
+        self, question: str, history: list[tuple[str, str]] | None = None, *, fallback: bool = True
+    ) -> Answer:
+        """Answer ``question``, reading memory as the model asks (or first, in prompted mode).
+
+        When no read gives a fact, the answer comes from the stored sentences or is
+        "I do not know" (:mod:`~memllm_cli.runtime.answer`), unless ``fallback`` is off
+        or memory is: then the model's own answer stands.
+        """
         prompt = prompts.read_prompt(
             question, history or [], me=self.me, prompted=self.model.prompted
         )
@@ -173,8 +188,11 @@ class Session:
         context: list[str] = []  # the assistant turn as the model sees it
         block_at: int | None = None  # index in ``context`` of the latest read block
         calls, blocked, budget = 0, not self.memory, self.max_tokens
+        tried: list[ReadQuery] = []  # the latest call's queries
         open_call = self.memory and self.model.prompted  # prompted mode reads first
-        on_text = _lstripped(self.on_text)
+        fallback = fallback and self.memory
+        held = Held(self.on_text) if fallback and self.on_text is not None else None
+        on_text = _lstripped(held or self.on_text)
 
         def generate(text: str, **options: Any) -> Generation:
             nonlocal budget
@@ -184,6 +202,8 @@ class Session:
             return gen
 
         while budget > 0:
+            if blocked and fallback and not answer.facts_used:
+                break  # no read can follow, so the fallback answers, not the model alone
             if not open_call:
                 gen = generate(
                     "".join(context),
@@ -214,6 +234,7 @@ class Session:
                 blocked = True
                 continue
             self._event("read", read_opening(queries))
+            tried = queries
             found = self._run_queries(queries, answer, when)
             if not found:
                 self._event("empty", read_opening(queries) + format_results([]) + " (rolled back)")
@@ -221,13 +242,34 @@ class Session:
                 continue
             block = read_opening(queries) + format_results(found)
             self._event("result", block)
+            if held is not None:
+                held.release()
             if block_at is not None:
                 context[block_at] = ""
             block_at = len(context)
             context.append(block)
         answer.text = "".join(visible).strip()
         answer.sources = self._sources(answer.facts_used)
+        if answer.facts_used:
+            answer.path = "facts"
+        elif fallback:
+            self._from_sentences(question, tried, answer)
         return answer
+
+    def _from_sentences(self, question: str, tried: list[ReadQuery], answer: Answer) -> None:
+        """No fact answered: the stored sentences answer, or "I do not know"."""
+
+        def generate(prompt: str, **options: Any) -> Generation:
+            gen = self._generate(prompt, **options)
+            answer.usage.add(gen)
+            return gen
+
+        answer.text, answer.citations = from_sentences(
+            self.store, question, generate, tried, me=self.me, on_event=self.on_event
+        )
+        answer.path = "sentences" if answer.citations else "none"
+        if self.on_text is not None:
+            self.on_text(answer.text)
 
     def _sources(self, fact_ids: list[int]) -> list[str]:
         sources: list[str] = []

@@ -161,3 +161,18 @@ def notes_prompt(question: str, notes: str | Sequence[str]) -> str:
     block = notes if isinstance(notes, str) else "\n".join(f"- {p}" for p in notes)
     user = f"Notes:\n{neutralise_text(block)}\n\nQuestion: {neutralise_text(question)}"
     return chatml([("system", NOTES_SYSTEM), ("user", user)])
+
+
+EVIDENCE_SYSTEM = "Answer from the notes. If the notes do not say, answer: I do not know."
+
+
+def evidence_prompt(question: str, sentences: Sequence[str], *, me: str = "me") -> str:
+    """The evidence fallback: the stored sentences found for ``question``, then the question.
+
+    Notes and question reach the model neutralised, like every untrusted text. The
+    fallback then opens the assistant turn with a read call, whose results the model
+    completes from the notes (see runtime/answer.py).
+    """
+    notes = "\n".join(f"- {neutralise_text(s)}" for s in sentences)
+    user = f"Notes:\n{notes}\n\nQuestion: {neutralise_text(question)}"
+    return chatml([("system", f"{EVIDENCE_SYSTEM} The user is called {me}."), ("user", user)])

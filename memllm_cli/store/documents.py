@@ -4,17 +4,19 @@ Every statement of a fact is a provenance row (its evidence): the origin, the
 source (a document or chat version, by uri and sha256), the sentence and its
 lines. An ingested document version remembers its sentences (segments), so the
 next version is read only where it changed and the facts only the old text stated
-can be retracted. This module owns the ``sources``, ``provenance`` and
-``segments`` tables and the sentence keyword index.
+can be retracted; their text is kept too, for answers that no fact gives. This
+module owns the ``sources``, ``provenance`` and ``segments`` tables and the
+sentence keyword indexes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.store import db
-from memllm_cli.store.models import Evidence
+from memllm_cli.store.models import Evidence, Passage
 from memllm_cli.store.oplog import OpLog
 from memllm_cli.store.text import now
 
@@ -191,13 +193,59 @@ class Documents:
         )
 
     def add_segment(
-        self, source_id: int, position: int, sentence_sha256: str, line_start: int, line_end: int
+        self,
+        source_id: int,
+        position: int,
+        sentence_sha256: str,
+        line_start: int,
+        line_end: int,
+        text: str,
     ) -> None:
         self._conn.execute(
-            "INSERT INTO segments (source_id, position, sentence_sha256, line_start, line_end) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (source_id, position, sentence_sha256, line_start, line_end),
+            "INSERT INTO segments (source_id, position, sentence_sha256, line_start, line_end, "
+            "text) VALUES (?, ?, ?, ?, ?, ?)",
+            (source_id, position, sentence_sha256, line_start, line_end, text),
         )
+
+    def sentences_matching(self, words: Sequence[str], limit: int) -> list[Passage]:
+        """Sentences of current document versions with any of ``words``, best BM25 first.
+
+        Each word is one quoted FTS5 string, so no user text is read as query syntax.
+        The sentence after a match counts too, at half its score: it is often the one
+        that says more about what the match named ("Ingrid moved to Oslo. She works
+        at NIVA."). A document's current version is the one ingested last (as
+        ``ingested_version``); an older version's sentences are never returned, nor the
+        same text twice.
+        """
+        match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words if w.strip())
+        if not match:
+            return []
+        rows = self._conn.execute(
+            "WITH hits AS (SELECT seg.id, seg.source_id, seg.position, "
+            "bm25(segments_fts) AS score FROM segments_fts "
+            "JOIN segments seg ON seg.id = segments_fts.rowid "
+            "JOIN sources src ON src.id = seg.source_id "
+            "WHERE segments_fts MATCH ? AND src.ingested_at IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM sources newer WHERE newer.uri = src.uri "
+            "AND newer.ingested_at IS NOT NULL AND (newer.ingested_at > src.ingested_at "
+            "OR (newer.ingested_at = src.ingested_at AND newer.id > src.id))) "
+            "ORDER BY score, seg.id LIMIT ?), "
+            "found AS (SELECT id, score FROM hits UNION ALL "
+            "SELECT nxt.id, hits.score / 2 FROM hits JOIN segments nxt "
+            "ON nxt.source_id = hits.source_id AND nxt.position = hits.position + 1) "
+            "SELECT seg.text, src.uri, seg.line_start, seg.line_end, coalesce(prev.text, ''), "
+            "min(found.score) AS best FROM found JOIN segments seg ON seg.id = found.id "
+            "JOIN sources src ON src.id = seg.source_id "
+            "LEFT JOIN segments prev ON prev.source_id = seg.source_id "
+            "AND prev.position = seg.position - 1 WHERE seg.text IS NOT NULL "
+            "GROUP BY seg.id ORDER BY best, seg.id",
+            (match, limit * 4),
+        ).fetchall()
+        found: dict[str, Passage] = {}
+        for text, uri, start, end, context, score in rows:
+            key = " ".join(text.casefold().split())
+            found.setdefault(key, Passage(text, uri, start, end, context, score))
+        return list(found.values())[:limit]
 
     def stated_by(self, source_id: int) -> list[tuple[str, int]]:
         """(sentence, fact id) for every current fact this document version states."""

@@ -287,12 +287,54 @@ ALTER TABLE ops ADD COLUMN target TEXT NOT NULL DEFAULT 'fact'
   CHECK (target IN ('fact', 'entity', 'name', 'evidence'));
 """
 
+_SEGMENT_TEXT = """
+-- Every ingested sentence's text: an answer falls back on the notes themselves when no
+-- fact answers (DESIGN: answer paths). Its keyword index is made by _index_segment_text.
+ALTER TABLE segments ADD COLUMN text TEXT;
+"""
+_SEGMENT_FTS = """
+-- Porter stems, so that "lives" finds "lived".
+CREATE VIRTUAL TABLE segments_fts USING fts5(
+  text, content='segments', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+""" + _fts_triggers("segments", "segments_fts", "text")
+
+
+def _index_segment_text(conn: Connection) -> None:
+    """Give older segments the text a fact's evidence kept for them, then index them all.
+
+    A sentence that stated no fact was never stored as text: it stays NULL (and is
+    never retrieved) until its document changes and is ingested again. The index and
+    its triggers come after the backfill (an update trigger on rows the index never
+    held would corrupt it), and are then built from the table.
+    """
+    import hashlib
+
+    rows = conn.execute(
+        "SELECT DISTINCT s.id, s.sentence_sha256, p.sentence FROM segments s "
+        "JOIN provenance p ON p.source_id = s.source_id AND p.line_start = s.line_start "
+        "AND p.line_end = s.line_end WHERE s.text IS NULL AND p.sentence IS NOT NULL"
+    ).fetchall()
+    found = {
+        segment: sentence
+        for segment, digest, sentence in rows
+        if hashlib.sha256(sentence.encode()).hexdigest() == digest
+    }
+    conn.executemany(
+        "UPDATE segments SET text = ? WHERE id = ?", [(t, i) for i, t in found.items()]
+    )
+    for statement in _statements(_SEGMENT_FTS):
+        conn.execute(statement)
+    conn.execute("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL, _seed_relations),
     Migration(2, "documents", _DOCUMENTS),
     Migration(3, "embeddings with rowids", _EMBEDDINGS_ROWID),
     Migration(4, "relation aliases", _RELATION_ALIASES, _seed_relation_aliases),
     Migration(5, "ops on entities, names and evidence", _OP_TARGETS),
+    Migration(6, "sentence text", _SEGMENT_TEXT, _index_segment_text),
 )
 
 LATEST = MIGRATIONS[-1].number

@@ -199,6 +199,41 @@ class SearchHit:
 
 
 @dataclass(frozen=True)
+class Passage:
+    """A stored sentence of a document's current version, found for a question.
+
+    ``context`` is the sentence before it in the document (what a "he" or "it" refers
+    to), or "" for the first one; ``score`` is BM25's (lower is better).
+    """
+
+    text: str
+    uri: str
+    line_start: int
+    line_end: int
+    context: str = ""
+    score: float = 0.0
+
+    @property
+    def lines(self) -> str:
+        """``3``, or ``3-4`` for a sentence over two lines."""
+        end = f"-{self.line_end}" if self.line_end != self.line_start else ""
+        return f"{self.line_start}{end}"
+
+    @property
+    def cite(self) -> str:
+        """``uri:lines``."""
+        return f"{self.uri}:{self.lines}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "line_start": self.line_start,
+            "line_end": self.line_end,
+            "sentence": self.text,
+        }
+
+
+@dataclass(frozen=True)
 class FactFilter:
     """``facts list`` filters. Names match exactly after normalisation (any alias)."""
 

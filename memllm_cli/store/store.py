@@ -46,6 +46,7 @@ from memllm_cli.store.models import (
     FactFilter,
     MergeResult,
     Op,
+    Passage,
     Relation,
     UndoResult,
     WriteResult,
@@ -57,6 +58,9 @@ from memllm_cli.store.relations import Relations
 from memllm_cli.store.resolution import NameScope
 from memllm_cli.store.undo import undo
 from memllm_cli.store.vectors import Vectors
+from memllm_cli.words import content_words
+
+MAX_QUERY_WORDS = 32
 
 
 class Store:
@@ -246,9 +250,22 @@ class Store:
         return self.documents.begin(uri, sha256)
 
     def add_segment(
-        self, source_id: int, position: int, sentence_sha256: str, line_start: int, line_end: int
+        self,
+        source_id: int,
+        position: int,
+        sentence_sha256: str,
+        line_start: int,
+        line_end: int,
+        text: str,
     ) -> None:
-        self.documents.add_segment(source_id, position, sentence_sha256, line_start, line_end)
+        self.documents.add_segment(source_id, position, sentence_sha256, line_start, line_end, text)
+
+    def relevant_sentences(self, question: str, k: int = 3) -> list[Passage]:
+        """The ``k`` stored sentences (current document versions) that best match ``question``.
+
+        Ranked by BM25 over the question's content words; best first.
+        """
+        return self.documents.sentences_matching(content_words(question)[:MAX_QUERY_WORDS], k)
 
     def stated_by(self, source_id: int) -> list[tuple[str, Fact]]:
         """(sentence, fact) for every current fact this document version states."""

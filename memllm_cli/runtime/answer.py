@@ -1,0 +1,238 @@
+"""The evidence fallback: when no read gave a fact, answer from the stored sentences, or not at all.
+
+Answer paths, in order (DESIGN): facts from reads; the stored source sentences
+most relevant to the question; otherwise "I do not know". The read loop
+(:mod:`~memllm_cli.runtime.loop`) runs the first; this module the other two.
+
+The ``k`` best sentences (BM25 over the question's content words) go into the
+prompt as notes, the best last, and the assistant turn opens with the read call the model made
+(or makes now): the model completes its results from the notes. That is the task
+the adapter knows; asked in a plain chat turn, it says that its memory has nothing.
+
+Then the answer is *grounded*: a wrong answer is worse than none, so it stands only
+when the sentences say it. The check, :func:`supporting`:
+
+- a reply that says it does not know is no answer;
+- the reply's content words that the question does not already hold (compared as
+  light stems) are its claim; a reply with no such word says nothing new;
+- the claim has the shape the question asks for: a date or number for "when", a
+  name for "who", a name or number for "where"; and the reply does not start with a
+  name the question holds ("Ingrid Solberg AS" is more of Ingrid, not her employer);
+- a sentence counts when it is about what the question asks about: it names
+  someone the question names (the user too, for "I", "my", "our"), or starts with
+  "he", "she", "it" or "they" after a sentence that does; for a question that
+  names no one, it holds at least half of the question's content words;
+- each part of the reply (split at commas and "and") is a run of words, as
+  written, of a counted sentence; those sentences are cited.
+
+So an invented name, place, date or job never passes, nor a true sentence about
+someone else, nor words glued together from different places. It costs a few set
+and list operations per sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from memllm_cli.protocol import (
+    CALL_CLOSE,
+    CALL_OPEN,
+    FIELD_SEP,
+    ITEM_SEP,
+    NO_CALL_GRAMMAR,
+    ProtocolError,
+    ReadQuery,
+    parse_read_request,
+    read_grammar,
+    read_opening,
+)
+from memllm_cli.runtime import prompts
+from memllm_cli.runtime.model import Generation
+from memllm_cli.store import Store
+from memllm_cli.store.models import Passage
+from memllm_cli.words import STOPWORDS, content_stems, content_words, says_unknown, stem, words
+
+I_DO_NOT_KNOW = "I do not know."
+EVIDENCE_K = 3
+EVIDENCE_TOKENS = 32
+USER = "\x00user"  # what "I", "my" and "our" name: an anchor like any name
+FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our", "ours"})
+SUBJECT_PRONOUNS = frozenset({"he", "she", "it", "they"})
+WH = frozenset({"when", "who", "whom", "whose", "where"})
+_TIME_TEXT = """january february march april may june july august september october november
+december monday tuesday wednesday thursday friday saturday sunday spring summer autumn winter"""
+TIME_WORDS = frozenset(_TIME_TEXT.split())
+PARTS = re.compile(r"[,;]|\band\b", re.IGNORECASE)  # where an answer lists several things
+
+Event = Callable[[str, str], None]
+
+
+def mentions(text: str) -> set[str]:
+    """The content stems of ``text``, and :data:`USER` when it speaks in the first person."""
+    found = content_stems(text)
+    if any(w.casefold() in FIRST_PERSON for w in words(text)):
+        found.add(USER)
+    return found
+
+
+def names(question: str) -> set[str]:
+    """Whom or what ``question`` names: its capitalised content words after the first
+    word (as stems), and :data:`USER` when it says "I", "my" or "our"."""
+    content = set(content_words(question))
+    named = {stem(w) for w in words(question)[1:] if w[0].isupper() and w.casefold() in content}
+    if any(w.casefold() in FIRST_PERSON for w in words(question)):
+        named.add(USER)
+    return named
+
+
+def is_about(question: str, passage: Passage) -> bool:
+    """Whether ``passage`` speaks of what ``question`` asks about.
+
+    A question that names someone: the sentence names them too, or starts with
+    "he", "she", "it" or "they" after a sentence that does. A question that names
+    no one: the sentence holds at least half of its content words.
+    """
+    named = names(question)
+    if named:
+        if named & mentions(passage.text):
+            return True
+        first = words(passage.text)[:1]
+        return (
+            bool(first)
+            and first[0].casefold() in SUBJECT_PRONOUNS
+            and bool(named & mentions(passage.context))
+        )
+    content = content_stems(question)
+    return 2 * len(content & mentions(passage.text)) >= len(content) > 0
+
+
+def has_shape(question: str, claim: Sequence[str]) -> bool:
+    """Whether the claimed words (as written) are what the question's wh-word asks for."""
+    asked = next((w.casefold() for w in words(question) if w.casefold() in WH), None)
+    timely = [w for w in claim if w.isdigit() or w.casefold() in TIME_WORDS]
+    named = [w for w in claim if w[0].isupper() and w.casefold() not in TIME_WORDS]
+    if asked == "when":
+        return bool(timely)
+    if asked in ("who", "whom", "whose"):
+        return bool(named)
+    if asked == "where":
+        return bool(named) or any(w.isdigit() for w in claim)
+    return True
+
+
+def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[Passage]:
+    """The passages that say ``reply`` in answer to ``question``; [] when they do not.
+
+    The reply must add content words to the question, of the shape it asks for,
+    and each of its parts (split at commas and "and") must be a run of words of a
+    sentence that is about what the question asks about; those sentences are cited.
+    """
+    if not reply.strip() or says_unknown(reply):
+        return []
+    asked = content_stems(question)
+    claim = [w for w in words(reply) if w.casefold() not in STOPWORDS and stem(w) not in asked]
+    if not claim or not has_shape(question, claim):
+        return []
+    if stem(words(reply)[0]) in names(question):
+        return []  # it starts with whom the question names: more of the subject, not an answer
+    about = [p for p in passages if is_about(question, p)]
+    cited: list[Passage] = []
+    for part in PARTS.split(reply):
+        run = [w.casefold() for w in words(part)]
+        if not run:
+            continue
+        source = next((p for p in about if _holds(p.text, run)), None)
+        if source is None:
+            return []
+        if source not in cited:
+            cited.append(source)
+    return cited
+
+
+def _holds(text: str, run: Sequence[str]) -> bool:
+    """Whether the words of ``text`` contain ``run`` (casefolded words), in a row."""
+    found = [w.casefold() for w in words(text)]
+    return any(found[i : i + len(run)] == list(run) for i in range(len(found) - len(run) + 1))
+
+
+def clean_reply(text: str) -> str:
+    """The completed results as an answer: the first result, its call syntax and end cut."""
+    text = text.split(CALL_CLOSE)[0].split(ITEM_SEP)[0].split(FIELD_SEP)[0]
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return line.rstrip("?!.,: ").strip()
+
+
+def from_sentences(
+    store: Store,
+    question: str,
+    generate: Callable[..., Generation],
+    queries: Sequence[ReadQuery] = (),
+    *,
+    me: str = "me",
+    on_event: Event | None = None,
+) -> tuple[str, list[Passage]]:
+    """The answer from the stored sentences and the sentences it cites, or "I do not know".
+
+    ``queries`` is the read the model made (and memory had nothing for); without
+    one, the model writes one first, under the read grammar.
+    """
+    passages = store.relevant_sentences(question, EVIDENCE_K)
+    for passage in passages:
+        _event(on_event, "sentence", f"{passage.cite} {passage.text}")
+    if not passages:
+        return I_DO_NOT_KNOW, []
+    # Best last, nearest the question: a small model leans on what it read last.
+    prompt = prompts.evidence_prompt(question, [p.text for p in reversed(passages)], me=me)
+    if not queries:
+        call = generate(
+            prompt + CALL_OPEN, max_tokens=400, grammar=read_grammar(), stop=(prompts.IM_END,)
+        )
+        try:
+            queries = parse_read_request(call.text)
+        except ProtocolError:
+            return I_DO_NOT_KNOW, []
+    gen = generate(
+        prompt + read_opening(list(queries)),
+        max_tokens=EVIDENCE_TOKENS,
+        stop=(prompts.IM_END, CALL_CLOSE, "\n"),
+        grammar=NO_CALL_GRAMMAR,
+    )
+    reply = clean_reply(gen.text)
+    cited = supporting(question, reply, passages)
+    if not cited:
+        if reply and not says_unknown(reply):
+            _event(on_event, "unsupported", f"{reply!r}: the sentences do not say it")
+        return I_DO_NOT_KNOW, []
+    return reply, cited
+
+
+def _event(on_event: Event | None, kind: str, text: str) -> None:
+    if on_event is not None:
+        on_event(kind, text)
+
+
+class Held:
+    """Streamed answer text, held back until the answer's path is known.
+
+    The read loop releases it once a read gives a fact (the facts path streams as
+    before); otherwise it is dropped and the fallback's answer is shown instead.
+    """
+
+    def __init__(self, on_text: Callable[[str], None]) -> None:
+        self.on_text = on_text
+        self.held: list[str] = []
+        self.released = False
+
+    def __call__(self, text: str) -> None:
+        if self.released:
+            self.on_text(text)
+        else:
+            self.held.append(text)
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            for text in self.held:
+                self.on_text(text)
+            self.held.clear()

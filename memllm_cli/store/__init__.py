@@ -7,7 +7,9 @@ Each concept has one module that owns its SQL:
   which full name a short name means.
 - ``relations.py``: relations, their labels, P-ids, cardinalities and aliases.
 - ``facts.py`` (with ``filters.py``): facts, their lifecycle, listing and detail;
-  ``ranking.py``: the fact queries that reads and searches rank by.
+  ``ranking.py``: the fact queries that reads and searches rank by; ``changes.py``
+  (rules) and ``succession.py``: which writes state a change and what they replace;
+  ``when.py`` (rules): the time a question asks about.
 - ``oplog.py`` (with ``undo.py``): batches, the op log, history and undo.
 - ``documents.py``: sources, evidence, ingested document versions and sentences.
 - ``vectors.py``: the embedding cache, the sqlite-vec index, nearest names and labels.

@@ -39,7 +39,9 @@ def texts(store, question, k=3):
 
 @pytest.fixture
 def notes(store, tmp_path):
-    ingest(store, tmp_path / "notes.md", NOTES, ["({MEM_WRITE-->Per Hansen>>residence>>Bergen})"])
+    # The fact comes from the sentence that states it (the fourth): writes are grounded.
+    writes = [EMPTY, EMPTY, EMPTY, "({MEM_WRITE-->Per Hansen>>residence>>Bergen})"]
+    ingest(store, tmp_path / "notes.md", NOTES, writes)
     return tmp_path / "notes.md"
 
 

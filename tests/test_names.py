@@ -74,7 +74,7 @@ def test_surnames_titles_objects_and_names_only_the_text_gave(
 ):
     outputs, _ = scripted_model
     text = (
-        "Lunch with Farah Qureshi. Farah runs a studio with Daniel Levin. "
+        "Lunch with Farah Qureshi. Farah runs Qureshi Levin Architects with Daniel Levin. "
         "Our GP is Dr. Anjali Rao. Dr. Rao works at Fernside. Levin admires Qureshi.\n"
     )
     outputs += [
@@ -170,7 +170,7 @@ def test_across_documents_only_a_unique_full_name_is_taken(
     outputs += [write("Tove Berg>>residence>>Kiruna")]
     ingest(cli, tmp_path, "c.md", "Tove Berg lives in Kiruna.\n")
     outputs += [write("Lindahl>>employer>>Umeå University"), write("Berg>>sibling>>Sara")]
-    ingest(cli, tmp_path, "d.md", "Lindahl works at Umeå University. Berg has a sister.\n")
+    ingest(cli, tmp_path, "d.md", "Lindahl works at Umeå University. Berg has a sister, Sara.\n")
     assert stored(memllm_home, source="d.md") == [
         ("Tove Lindahl", "employer", "Umeå University", "current"),
         ("Tove Berg", "sibling", "Sara", "current"),

@@ -165,3 +165,33 @@ def test_stop_scanner_holds_back_partial_stops():
             break
     assert scanner.finish() == "Hello (x) world "
     assert "".join(shown) == "Hello (x) world " and scanner.stopped_by == "<|im_end|>"
+
+
+def test_writes_are_grounded_in_the_text_or_the_memory(memory):
+    """An invented name is dropped; spans, the user, and known full names of a short one stay."""
+    output = (
+        "({MEM_WRITE-->Kari>>residence>>Milibrio;Kari>>residence>>Milan;"
+        "I>>sibling>>Kari;Ingrid Solberg>>employer>>NIVA;Kari>>country>>Italy})"
+    )
+    s, model, events = session(memory, [output], me="Ola")
+    triples = s.extract("Kari moved to Milan and works with Ingrid at NIVA.", "My sister is Kari.")
+    assert [(t.subject, t.relation, t.object) for t in triples] == [
+        ("Kari", "residence", "Milan"),
+        ("Ola", "sibling", "Kari"),
+        ("Ingrid Solberg", "employer", "NIVA"),  # the text says Ingrid; memory knows her
+    ]
+    dropped = [text for kind, text in events if kind == "dropped"]
+    assert dropped == [
+        "ungrounded write: Kari >> residence >> Milibrio",
+        "ungrounded write: Kari >> country >> Italy",
+    ]
+    # The adapter's grammar offers only names the text has (and the user).
+    grammar = model.grammars[0]
+    assert '"Milan"' in grammar and '"My sister"' in grammar and '"Ola"' in grammar
+    assert '"Milibrio"' not in grammar and '"Italy"' not in grammar
+
+
+def test_a_known_name_needs_one_of_its_words_in_the_text(memory):
+    s, _, events = session(memory, ["({MEM_WRITE-->Per Hansen>>residence>>Oslo})"])
+    assert s.extract("Ingrid lives in Oslo.") == []
+    assert events == [("dropped", "ungrounded write: Per Hansen >> residence >> Oslo")]

@@ -17,7 +17,6 @@ triples are stored with origin ``chat`` and the turn as provenance.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 from memllm_cli.embed import Embedder
 from memllm_cli.protocol import (
     CALL_OPEN,
+    MAX_TRIPLES_PER_WRITE,
     NO_CALL_GRAMMAR,
     PROTOCOL_VERSION,
     ProtocolError,
@@ -40,16 +40,14 @@ from memllm_cli.protocol import (
 )
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.answer import Held, from_sentences
+from memllm_cli.runtime.grounding import FIRST_PERSON, is_grounded, spans
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.models import Passage
 from memllm_cli.store.read import read
 from memllm_cli.store.when import When, when_of
 
-FIRST_PERSON = frozenset({"i", "me", "my", "myself", "mine", "user", "the user"})
 MAX_GRAMMAR_NAMES = 2000
-SPAN_WORDS = 6
-MAX_SPANS = 600
 
 
 @dataclass
@@ -285,22 +283,32 @@ class Session:
     def extract(self, statement: str, context: str = "") -> list[Triple]:
         """The facts ``statement`` states, in write mode under the write grammar.
 
-        In prompted mode the grammar allows only known relation labels, and names
-        that are spans of the statement or its context (or the user's own name).
+        Grounded writes: every name is a span of the statement or its context, or the
+        user. The grammar offers only those (and, in prompted mode, only known relation
+        labels), and a write that names anything else is dropped, whatever backend made
+        it: an invented object ("a country guessed for a town") never reaches memory.
         """
-        grammar = write_grammar()
-        if self.model.prompted:
-            relations = [r.label for r in self.store.relations()]
-            names = [*spans(f"{context} {statement}"), self.me]
-            grammar = write_grammar(relations, list(dict.fromkeys(names)), max_triples=4)
+        text = f"{context} {statement}"
+        names = list(dict.fromkeys([*spans(text), self.me, "me"]))
+        relations = [r.label for r in self.store.relations()] if self.model.prompted else None
         gen = self._generate(
             prompts.write_prompt(context, statement, me=self.me, prompted=self.model.prompted),
             max_tokens=600,
-            grammar=grammar,
+            grammar=write_grammar(
+                relations, names, max_triples=4 if self.model.prompted else MAX_TRIPLES_PER_WRITE
+            ),
             stop=(prompts.IM_END,),
         )
-        triples = [self._first_person(t) for t in parse_write(gen.text)]
-        return list(dict.fromkeys(triples))  # a small model may repeat itself
+        triples = list(dict.fromkeys(parse_write(gen.text)))  # a small model may repeat itself
+        known = self.store.entity_ids
+        grounded = [t for t in triples if is_grounded(t, text, self.me, known)]
+        for triple in triples:
+            if triple not in grounded:
+                self._event(
+                    "dropped",
+                    f"ungrounded write: {triple.subject} >> {triple.relation} >> {triple.object}",
+                )
+        return [self._first_person(t) for t in grounded]
 
     def _first_person(self, triple: Triple) -> Triple:
         def who(name: str) -> str:
@@ -338,24 +346,6 @@ class Session:
             fact = result.fact
             self._event("write", f"{fact.id}: {fact.label}")
         return results
-
-
-_WORD = re.compile(r"[^\W_][\w'’.&-]*")
-
-
-def spans(text: str) -> list[str]:
-    """Word n-grams of ``text`` (up to ``SPAN_WORDS``), as written, trailing punctuation cut.
-
-    The last ``MAX_SPANS`` of them: the names a prompted-mode write may use.
-    """
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    found: list[str] = []
-    for i in range(len(words)):
-        for j in range(i, min(i + SPAN_WORDS, len(words))):
-            span = text[words[i][0] : words[j][1]].rstrip(".,;:!?'’-")
-            if span and "\n" not in span:
-                found.append(span)
-    return list(dict.fromkeys(found))[-MAX_SPANS:]
 
 
 def _lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] | None:

@@ -25,7 +25,6 @@ from typing import Any
 from memllm_cli.embed import Embedder
 from memllm_cli.protocol import (
     CALL_OPEN,
-    MAX_TRIPLES_PER_WRITE,
     NO_CALL_GRAMMAR,
     PROTOCOL_VERSION,
     ProtocolError,
@@ -283,20 +282,22 @@ class Session:
     def extract(self, statement: str, context: str = "") -> list[Triple]:
         """The facts ``statement`` states, in write mode under the write grammar.
 
-        Grounded writes: every name is a span of the statement or its context, or the
-        user. The grammar offers only those (and, in prompted mode, only known relation
-        labels), and a write that names anything else is dropped, whatever backend made
-        it: an invented object ("a country guessed for a town") never reaches memory.
+        Grounded writes: a write whose names are not spans of the statement or its
+        context, the user, or known names the text refers to is dropped, whatever backend
+        made it, so an invented object never reaches memory. In prompted mode the grammar
+        offers only those spans and known relation labels; the adapter's grammar leaves
+        names free (constraining them cut its Re-DocRED precision from 0.30 to 0.27).
         """
         text = f"{context} {statement}"
-        names = list(dict.fromkeys([*spans(text), self.me, "me"]))
-        relations = [r.label for r in self.store.relations()] if self.model.prompted else None
+        grammar = write_grammar()
+        if self.model.prompted:
+            relations = [r.label for r in self.store.relations()]
+            names = list(dict.fromkeys([*spans(text), self.me]))
+            grammar = write_grammar(relations, names, max_triples=4)
         gen = self._generate(
             prompts.write_prompt(context, statement, me=self.me, prompted=self.model.prompted),
             max_tokens=600,
-            grammar=write_grammar(
-                relations, names, max_triples=4 if self.model.prompted else MAX_TRIPLES_PER_WRITE
-            ),
+            grammar=grammar,
             stop=(prompts.IM_END,),
         )
         triples = list(dict.fromkeys(parse_write(gen.text)))  # a small model may repeat itself

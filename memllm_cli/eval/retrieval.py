@@ -12,11 +12,11 @@ Without stop words, a heading like "Who is where" or a table's header row
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Sequence
 
-_WORD = re.compile(r"[^\W_]+")
+from memllm_cli.words import WORD
+
 _LUCENE_STOP = "a an and are as at be but by for if in into is it no not of on or such that the \
 their then there these they this to was will with"
 _QUESTION_STOP = "who whom whose what which where when why how do does did done has have had am \
@@ -29,7 +29,7 @@ def words(text: str) -> list[str]:
     a final "s" cut from words of 4 letters or more."""
     return [
         w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-        for w in _WORD.findall(text.casefold())
+        for w in WORD.findall(text.casefold())
         if w not in STOP_WORDS and (len(w) > 1 or w.isdigit())
     ]
 

@@ -23,6 +23,8 @@ _STOPWORD_TEXT = """
     now currently today ever again some any all each both either
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+# The words by which the user names themself: a write or read naming one means the user.
+FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our", "ours"})
 # A reply that says the notes do not answer: no answer at all, whatever else it says.
 UNKNOWN = re.compile(
     r"\b(do|does|did|can|could)\s*(n['’]?t|not)\s+(know|say|mention|tell|state)|\bunknown\b"

@@ -50,14 +50,17 @@ def test_ask_empty_question(seeded, script):
 
 def test_chat_writes_reads_and_slash_commands(seeded, script):
     script += [
-        "({MEM_WRITE-->I>>employer>>NIVA})",  # write pass for the statement
-        "Noted." + END,  # its reply
+        "({MEM_WRITE-->I>>employer>>NIVA})",  # write pass for the statement, which is not read
+        "({",
+        "MEM_READ(me>>employer>>)-->",  # "me" reads what was stored under the user's name
+        "NIVA." + END,
         "({",
         "MEM_READ(Ingrid Solberg>>residence>>)-->",
         "Trondheim." + END,
     ]
     lines = [
         "I work at NIVA.",
+        "Where do I work?",
         "Where does Ingrid Solberg live?",
         "/facts",
         "/undo",
@@ -71,7 +74,9 @@ def test_chat_writes_reads_and_slash_commands(seeded, script):
     result = seeded("chat", "--me", "Ola", input="\n".join(lines) + "\n")
     assert result.exit_code == 0
     out = result.stdout
-    assert "Noted." in out and "Trondheim." in out
+    assert "memllm› Noted: Ola >> employer >> NIVA (2).\n" in out
+    assert "NIVA." in out and "Trondheim." in out
+    assert "⟨result⟩ ({MEM_READ(me>>employer>>)-->NIVA})\n  facts: 2\n" in result.stderr
     assert "2: Ola >> employer >> NIVA" in out
     assert "undo batch 2: 1 change(s) reverted" in out
     assert "forgot fact 1" in out and "/forget needs a number" in out

@@ -20,6 +20,7 @@ from memllm_cli.cli.output import JsonFlag, emit, message, render
 
 if TYPE_CHECKING:
     from memllm_cli.runtime.loop import Answer, Session
+    from memllm_cli.store.models import WriteResult
 
 
 def _cite(answer: Answer, session: Session) -> None:
@@ -166,10 +167,16 @@ def chat(
                 return
             continue
         try:
+            stored: list[WriteResult] = []
             if session.memory and not line.endswith("?"):
                 earlier = " ".join(user for user, _ in history[-3:])
-                session.remember(line, session_id=session_id, context=earlier)
+                stored = session.remember(line, session_id=session_id, context=earlier)
             console.print("[bold]memllm›[/bold] ", end="")
+            if stored:  # a statement that wrote memory gets what was stored, not a read
+                reply = _noted(stored)
+                console.print(reply, markup=False, highlight=False)
+                history.append((line, reply))
+                continue
             # A statement gets a reply, not the evidence fallback's "I do not know".
             answer = session.ask(line, _recent(history, history_chars), fallback=line.endswith("?"))
             console.print()
@@ -182,6 +189,11 @@ def chat(
             cites = ", ".join(c.cite for c in answer.citations)
             err.print(f"  notes: {cites}", style="dim", markup=False, highlight=False)
         history.append((line, answer.text))
+
+
+def _noted(results: list[WriteResult]) -> str:
+    """The acknowledgement of a statement: each fact stored, with its id for /forget."""
+    return "Noted: " + "; ".join(f"{r.fact.label} ({r.fact.id})" for r in results) + "."
 
 
 def _recent(history: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:

@@ -51,13 +51,20 @@ from memllm_cli.runtime import prompts
 from memllm_cli.runtime.model import Generation
 from memllm_cli.store import Store
 from memllm_cli.store.models import Passage
-from memllm_cli.words import STOPWORDS, content_stems, content_words, says_unknown, stem, words
+from memllm_cli.words import (
+    FIRST_PERSON,
+    STOPWORDS,
+    content_stems,
+    content_words,
+    says_unknown,
+    stem,
+    words,
+)
 
 I_DO_NOT_KNOW = "I do not know."
 EVIDENCE_K = 3
 EVIDENCE_TOKENS = 32
 USER = "\x00user"  # what "I", "my" and "our" name: an anchor like any name
-FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our", "ours"})
 SUBJECT_PRONOUNS = frozenset({"he", "she", "it", "they"})
 WH = frozenset({"when", "who", "whom", "whose", "where"})
 _TIME_TEXT = """january february march april may june july august september october november

@@ -12,8 +12,10 @@ import re
 from collections.abc import Callable
 
 from memllm_cli.protocol import Triple
+from memllm_cli.words import FIRST_PERSON
 
-FIRST_PERSON = frozenset({"i", "me", "my", "myself", "mine", "user", "the user"})
+# What a model may write for the user: a first-person word, or the prompt's "user".
+USER_WORDS = FIRST_PERSON | {"user", "the user"}
 SPAN_WORDS = 6
 MAX_SPANS = 600
 _WORD = re.compile(r"[^\W_][\w'’.&-]*")
@@ -45,7 +47,7 @@ def is_grounded(triple: Triple, text: str, me: str, known: Callable[[str], list[
 
     def named(name: str) -> bool:
         key = " ".join(name.casefold().split())
-        if not key or key in FIRST_PERSON or key == me.casefold() or said(key):
+        if not key or key in USER_WORDS or key == me.casefold() or said(key):
             return bool(key)
         return bool(known(name)) and any(said(word) for word in key.split() if len(word) > 1)
 

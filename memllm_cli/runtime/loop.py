@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memllm_cli.embed import Embedder
@@ -39,7 +39,7 @@ from memllm_cli.protocol import (
 )
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.answer import Held, from_sentences
-from memllm_cli.runtime.grounding import FIRST_PERSON, is_grounded, spans
+from memllm_cli.runtime.grounding import USER_WORDS, is_grounded, spans
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.models import Passage
@@ -149,7 +149,7 @@ class Session:
         started = time.perf_counter()
         merged: list[str] = []
         records = []
-        for query in queries:
+        for query in map(self._user_query, queries):
             hits = read(self.store, query, self.embedder, when=when)
             records.append(ReadRecord(query.format(), [h.to_dict() for h in hits]))
             nearest = [h.label for h in hits if h.fallback]
@@ -311,11 +311,18 @@ class Session:
                 )
         return [self._first_person(t) for t in grounded]
 
-    def _first_person(self, triple: Triple) -> Triple:
-        def who(name: str) -> str:
-            return self.me if name.strip().casefold() in FIRST_PERSON else name
+    def _who(self, name: str) -> str:
+        """The user's name for "I", "me" or "user"; any other name as it is."""
+        return self.me if name.strip().casefold() in USER_WORDS else name
 
-        return Triple(who(triple.subject), triple.relation, who(triple.object))
+    def _first_person(self, triple: Triple) -> Triple:
+        return Triple(self._who(triple.subject), triple.relation, self._who(triple.object))
+
+    def _user_query(self, query: ReadQuery) -> ReadQuery:
+        """``me>>sibling>>`` reads the user's facts, stored under the user's name."""
+        if query.subject is not None:
+            return replace(query, subject=self._who(query.subject))
+        return replace(query, object=self._who(query.object or ""))
 
     def remember(self, statement: str, *, session_id: str, context: str = "") -> list[WriteResult]:
         """Store what a chat turn states, as one undoable batch with the turn as evidence."""

@@ -191,3 +191,30 @@ def test_a_known_name_needs_one_of_its_words_in_the_text(memory):
     s, _, events = session(memory, ["({MEM_WRITE-->Per Hansen>>residence>>Oslo})"])
     assert s.extract("Ingrid lives in Oslo.") == []
     assert events == [("dropped", "ungrounded write: Per Hansen >> residence >> Oslo")]
+
+
+def test_a_name_related_to_itself_is_not_a_fact(memory):
+    """A heading like "## 2020" made the model write ``2020 >> follows >> 2020``."""
+    s, _, events = session(memory, ["({MEM_WRITE-->2020>>follows>>2020;Kari>>residence>>Oslo})"])
+    triples = s.extract("Kari lives in Oslo.", "2020")
+    assert [(t.subject, t.object) for t in triples] == [("Kari", "Oslo")]
+    assert events == [("dropped", "a name related to itself: 2020 >> follows >> 2020")]
+
+
+def test_a_read_answer_of_the_wrong_shape_is_not_an_answer(store):
+    """The publication year must not answer "Who published it?"; the sentences may."""
+    with store.batch("seed", "seed"):
+        store.add_fact("The Salt Road", "publication date", "2021")
+    s, _, events = session(
+        store, ["({", "MEM_READ(The Salt Road>>publication date>>)-->", "2021." + END]
+    )
+    answer = s.ask("Who published The Salt Road?", fallback=False)
+    assert answer.facts_used == [] and answer.reads[0].rolled_back
+    assert (
+        "misfit",
+        "The Salt Road >> publication date >> 2021 (for 'Who published The Salt Road?')",
+    ) in events
+    s, _, _ = session(
+        store, ["({", "MEM_READ(The Salt Road>>publication date>>)-->", "2021." + END]
+    )
+    assert s.ask("When was The Salt Road published?").facts_used == [1]

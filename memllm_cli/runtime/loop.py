@@ -38,13 +38,14 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 from memllm_cli.runtime import prompts
-from memllm_cli.runtime.answer import Held, from_sentences
+from memllm_cli.runtime.answer import Held, from_sentences, has_shape
 from memllm_cli.runtime.grounding import USER_WORDS, is_grounded, spans
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.models import Passage
 from memllm_cli.store.read import read
 from memllm_cli.store.when import When, when_of
+from memllm_cli.words import words
 
 MAX_GRAMMAR_NAMES = 2000
 
@@ -140,11 +141,14 @@ class Session:
         return read_grammar(relations or None, allowed)
 
     def _run_queries(
-        self, queries: list[ReadQuery], answer: Answer, when: When | None = None
+        self, queries: list[ReadQuery], answer: Answer, question: str, when: When | None = None
     ) -> list[str]:
         """Run a call's queries; the answers, merged in order, at most 30 per call.
 
-        ``when``: the time the question asks about (store/when.py); None reads the present.
+        An answer not of the shape ``question`` asks for (a year for "who", a job for
+        "where") is left out: the model read the wrong relation, and the year of
+        publication must not answer "Who published it?". ``when``: the time the
+        question asks about (store/when.py); None reads the present.
         """
         started = time.perf_counter()
         merged: list[str] = []
@@ -155,7 +159,12 @@ class Session:
             nearest = [h.label for h in hits if h.fallback]
             if nearest:
                 self._event("fallback", f"{query.format()} nearest facts: " + "; ".join(nearest))
+            misfits = [h for h in hits if not has_shape(question, words(h.answer))]
+            if misfits:
+                self._event("misfit", "; ".join(h.label for h in misfits) + f" (for {question!r})")
             for hit in hits:
+                if hit in misfits:
+                    continue
                 if hit.answer not in merged and len(merged) < 30:
                     merged.append(hit.answer)
                     if hit.fact_id not in answer.facts_used:
@@ -232,7 +241,7 @@ class Session:
                 continue
             self._event("read", read_opening(queries))
             tried = queries
-            found = self._run_queries(queries, answer, when)
+            found = self._run_queries(queries, answer, question, when)
             if not found:
                 self._event("empty", read_opening(queries) + format_results([]) + " (rolled back)")
                 blocked = True
@@ -302,14 +311,16 @@ class Session:
         )
         triples = list(dict.fromkeys(parse_write(gen.text)))  # a small model may repeat itself
         known = self.store.entity_ids
-        grounded = [t for t in triples if is_grounded(t, text, self.me, known)]
-        for triple in triples:
-            if triple not in grounded:
-                self._event(
-                    "dropped",
-                    f"ungrounded write: {triple.subject} >> {triple.relation} >> {triple.object}",
-                )
-        return [self._first_person(t) for t in grounded]
+        kept = []
+        for t in triples:
+            label = f"{t.subject} >> {t.relation} >> {t.object}"
+            if " ".join(t.subject.casefold().split()) == " ".join(t.object.casefold().split()):
+                self._event("dropped", f"a name related to itself: {label}")
+            elif not is_grounded(t, text, self.me, known):
+                self._event("dropped", f"ungrounded write: {label}")
+            else:
+                kept.append(self._first_person(t))
+        return kept
 
     def _who(self, name: str) -> str:
         """The user's name for "I", "me" or "user"; any other name as it is."""

@@ -18,7 +18,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,12 @@ class Config:
     # data mix (examples drawn from the training side of every split)
     redocred_sentences: int = 1700
     redocred_empty_keep: float = 0.5  # share of fact-free sentences kept as negatives
-    fewrel: int = 500
-    questions: int = 1100
-    notes_write: int = 700
-    notes_read: int = 400
+    fewrel: int = 400
+    questions: int = 900
+    notes_write: int = 400
+    notes_read: int = 300
+    notebook_write: int = 900  # lines of note files (datasets/notebook.py), in their context
+    notebook_read: int = 250
     me_named: float = 0.5  # share of notes where the user has a name instead of "me"
     empty_reads: float = 0.12  # reads that find nothing: rolled back, "I do not know"
     # LoRA
@@ -69,7 +71,7 @@ class Config:
 
 def build_examples(cfg: Config) -> list:
     """The training mix, deterministic from ``cfg.seed``."""
-    from memllm_cli.datasets import entityquestions, fewrel, redocred
+    from memllm_cli.datasets import entityquestions, fewrel, notebook, redocred
     from memllm_cli.datasets.notes import notes
     from memllm_cli.train import data as d
 
@@ -110,6 +112,21 @@ def build_examples(cfg: Config) -> list:
             continue
         examples.append(
             d.read_example("notes-read", question, [query], answers, d.answer_sentence(answers))
+        )
+    written, asked = 0, []  # asked: the note files' questions, by a user called "me"
+    while written < cfg.notebook_write:
+        me = me_name()
+        for line in notebook.document(rng, me):
+            examples.append(
+                d.write_example("notebook", line.context, line.sentence, line.triples, me)
+            )
+            written += 1
+            for question, query, answers in line.questions:
+                query = replace(query, subject="me") if query.subject == me else query
+                asked.append((question, query, answers))
+    for question, query, answers in rng.sample(asked, min(cfg.notebook_read, len(asked))):
+        examples.append(
+            d.read_example("notebook-read", question, [query], answers, d.answer_sentence(answers))
         )
     rng.shuffle(examples)
     return examples

@@ -223,7 +223,7 @@ class FactTable:
             self._conn.execute(
                 "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? "
                 "WHERE id = ?",
-                (stamp, manual_rival, fact_id),
+                (self._succession.until(fact_id, manual_rival, stamp), manual_rival, fact_id),
             )
         self._documents.add_evidence(fact_id, evidence)
         self.log("restate" if action == "restated" else "add", fact_id, before)
@@ -244,10 +244,11 @@ class FactTable:
         return WriteResult(self.get(fact_id), action, superseded, warnings)
 
     def _supersede(self, fact_id: int, by: int | None, stamp: str, op: str) -> None:
+        """Mark the fact superseded by ``by``; it ended when ``by`` began, else at ``stamp``."""
         before = self.snapshot(fact_id)
         self._conn.execute(
             "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? WHERE id = ?",
-            (stamp, by, fact_id),
+            (self._succession.until(fact_id, by, stamp), by, fact_id),
         )
         self.log(op, fact_id, before)
 

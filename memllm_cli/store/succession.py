@@ -60,6 +60,18 @@ class Succession:
         ).fetchone()
         return bool(row) and names(sentence, row[0]) and not was_left(sentence, row[0])
 
+    def until(self, fact_id: int, successor: int | None, stamp: str) -> str:
+        """When the fact stopped holding, as its ``valid_to``: when ``successor`` began.
+
+        ``stamp`` (the write's time) when there is no successor or it has no start. So
+        a one-valued relation has one value at any time (``facts list --as-of``), even
+        when the successor began before the fact (a manual fact that wins over a later
+        document's): that fact's validity is then empty, and no time sees it.
+        """
+        row = self._conn.execute("SELECT valid_from FROM facts WHERE id = ?", (successor,))
+        began = row.fetchone()
+        return began[0] if began and began[0] else stamp
+
     def overruled(self, fact_id: int) -> bool:
         """Whether the user rejected the fact: deleted it, or replaced it by a manual fact.
 

@@ -333,19 +333,29 @@ def export(
 ) -> None:
     """Export every fact with its status, history links and evidence (JSONL, or CSV).
 
-    'facts import' of the result into an empty memory gives back an identical export.
+    JSONL also holds your relation settings and aliases: 'facts import' of it into an
+    empty memory gives back an identical export. CSV holds the facts only.
 
     Example: memllm facts export > backup.jsonl
 
     Example: memllm facts export --csv -o facts.csv
     """
-    from memllm_cli.store.transfer import export_records, write_csv, write_jsonl
+    from memllm_cli.store.transfer import (
+        export_all,
+        export_records,
+        export_settings,
+        write_csv,
+        write_jsonl,
+    )
 
     store = open_store(ctx)
+    records = export_records(store) if csv_ else export_all(store)
     writer = write_csv if csv_ else write_jsonl
     if output is None:
-        writer(export_records(store), sys.stdout)
-        return
-    with output.open("w", encoding="utf-8", newline="") as out:
-        count = writer(export_records(store), out)
-    message(f"exported {count} facts to {output}")
+        writer(records, sys.stdout)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as out:
+            count = writer(records, out)
+        message(f"exported {count} records to {output}")
+    if csv_ and (left := sum(1 for _ in export_settings(store))):
+        message(f"note: CSV holds facts only; {left} relation or alias record(s) need JSONL")

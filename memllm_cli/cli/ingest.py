@@ -113,7 +113,7 @@ def _say(report: DocumentReport) -> None:
 
 def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool) -> None:
     done = [r for r in reports if r.status in ("ingested", "dry-run")]
-    keys = ("sentences", "reused", "facts", "added", "superseded", "retracted")
+    keys = ("sentences", "reused", "facts", "added", "superseded", "retracted", "overruled")
     total = {k: sum(getattr(r, k) for r in done) for k in keys}
     skipped = sum(r.status in ("unchanged", "empty", "skipped") for r in reports)
     rate = total["sentences"] / seconds if seconds else 0.0
@@ -122,7 +122,9 @@ def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool
         f"{len(done)} document(s), {total['sentences']} sentences "
         f"({total['reused']} reused from the last version), "
         f"{total['facts']} facts {verb}: {total['added']} new, {total['superseded']} superseded, "
-        f"{total['retracted']} retracted; {skipped} document(s) skipped; "
+        f"{total['retracted']} retracted"
+        + (f", {total['overruled']} overruled by your corrections" if total["overruled"] else "")
+        + f"; {skipped} document(s) skipped; "
         f"{rate:.1f} sentences/s" + ("; interrupted" if interrupted else "")
     )
 

@@ -124,7 +124,8 @@ def report_import(report: ImportReport, name: str) -> None:
         message(f"warning: {warning}")
     for number, why in report.skipped:
         message(f"skipped line {number}: {why}")
-    message(f"imported {report.imported} facts from {name}")
+    settings = f" and {report.settings} relation or alias record(s)" if report.settings else ""
+    message(f"imported {report.imported} facts{settings} from {name}")
 
 
 def message(text: str) -> None:

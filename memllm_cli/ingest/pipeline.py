@@ -61,6 +61,7 @@ class DocumentReport:
     added: int = 0
     superseded: int = 0
     retracted: int = 0
+    overruled: int = 0  # facts stated that the user had deleted or corrected: not stored
     parse_failures: int = 0
     seconds: float = 0.0
     message: str = ""
@@ -336,6 +337,9 @@ class Ingestor:
         except InvalidInputError:
             report.facts -= 1
             self.progress.facts -= 1
+            return
+        if result.action == "overruled":
+            report.overruled += 1
             return
         kept.add(result.fact.id)
         report.added += result.action in ("added", "revived")

@@ -158,8 +158,10 @@ class FactTable:
 
         For a one-valued relation the new object supersedes the current one, except
         that an automatic write (document, chat) never supersedes a manual fact: it
-        is kept, already superseded by the user's word. With a ``scope``, short names
-        are resolved to the full names they mean (:meth:`Names.resolve`).
+        is kept, already superseded by the user's word. Nor does an automatic write
+        bring back a fact the user deleted or corrected: it changes nothing and is
+        ``"overruled"``. With a ``scope``, short names are resolved to the full names
+        they mean (:meth:`Names.resolve`).
         """
         evidence = evidence or Evidence()
         if evidence.origin not in ORIGINS:
@@ -172,6 +174,13 @@ class FactTable:
         subject_id = self._names.entity(subject, "subject", scope)
         relation_id, cardinality = self._relations.relation(relation)
         object_id = self._names.entity(obj, "object", scope)
+        row = self._conn.execute(
+            "SELECT id, status FROM facts WHERE subject_id = ? AND relation_id = ? "
+            "AND object_id = ?",
+            (subject_id, relation_id, object_id),
+        ).fetchone()
+        if row is not None and evidence.origin != "manual" and self._succession.overruled(row[0]):
+            return WriteResult(self.get(row[0]), "overruled", [], warnings)
         stamp = now()
         ended = valid_from or stamp  # when what this fact replaces stopped holding
         role = change_role(evidence, self._relations.label(relation_id), obj)
@@ -190,11 +199,6 @@ class FactTable:
         manual_rival = next(
             (row[0] for row in rivals if row[1] == "manual" and evidence.origin != "manual"), None
         )
-        row = self._conn.execute(
-            "SELECT id, status FROM facts WHERE subject_id = ? AND relation_id = ? "
-            "AND object_id = ?",
-            (subject_id, relation_id, object_id),
-        ).fetchone()
         if row is None:
             before = None
             fact_id = self._conn.execute(
@@ -219,7 +223,7 @@ class FactTable:
             self._conn.execute(
                 "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? "
                 "WHERE id = ?",
-                (stamp, manual_rival, fact_id),
+                (self._succession.until(fact_id, manual_rival, stamp), manual_rival, fact_id),
             )
         self._documents.add_evidence(fact_id, evidence)
         self.log("restate" if action == "restated" else "add", fact_id, before)
@@ -240,10 +244,11 @@ class FactTable:
         return WriteResult(self.get(fact_id), action, superseded, warnings)
 
     def _supersede(self, fact_id: int, by: int | None, stamp: str, op: str) -> None:
+        """Mark the fact superseded by ``by``; it ended when ``by`` began, else at ``stamp``."""
         before = self.snapshot(fact_id)
         self._conn.execute(
             "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? WHERE id = ?",
-            (stamp, by, fact_id),
+            (self._succession.until(fact_id, by, stamp), by, fact_id),
         )
         self.log(op, fact_id, before)
 

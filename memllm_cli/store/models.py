@@ -102,7 +102,7 @@ class WriteResult:
     """What one write did: the fact as stored and the facts it superseded."""
 
     fact: Fact
-    action: Literal["added", "restated", "revived"]
+    action: Literal["added", "restated", "revived", "overruled"]
     superseded: list[Fact] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 

@@ -12,6 +12,7 @@ the ``entities`` and ``names`` tables and their keyword index; relations are in
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import groupby
 from typing import Any
 
 from memllm_cli.errors import InvalidInputError, NotFoundError, UndoConflictError
@@ -92,6 +93,21 @@ class Names:
             self._insert_alias(entity_id, alias)
         names = [n for _, n in self._names_of(entity_id)]
         return AliasResult(self.canonical(entity_id), alias, not taken, names)
+
+    def aliased(self) -> Iterator[tuple[str, list[str]]]:
+        """(name, aliases in the order they came) of every entity with aliases, by name."""
+        rows = self._conn.execute(
+            "SELECT e.id, e.name, n.name FROM entities e JOIN names n ON n.entity_id = e.id "
+            "WHERE n.is_alias = 1 ORDER BY e.name, e.id, n.id"
+        )
+        for (_, name), group in groupby(rows, key=lambda row: row[:2]):
+            yield name, [row[2] for row in group]
+
+    def restore_aliases(self, name: str, aliases: list[str]) -> None:
+        """Make ``aliases`` names of the entity ``name`` (created if new), logged (import)."""
+        self.entity(name, "name")
+        for alias in aliases:
+            self.add_alias(name, alias)
 
     def first_names(self, limit: int) -> list[str]:
         """Up to ``limit`` names and aliases, oldest first."""

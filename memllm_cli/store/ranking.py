@@ -16,6 +16,12 @@ from memllm_cli.store.when import When
 
 # (fact id, mean distance, answer name, subject, relation, object): one scored read answer.
 ScoredRow = tuple[int, float, str, str, str, str]
+MIDNIGHT = "T00:00:00.000000+00:00"  # what a bare date's time is (store.text.parse_time)
+
+
+def _instant(column: str) -> str:
+    """SQL for ``column``'s time in the store's full form: a bare date means its midnight UTC."""
+    return f"(CASE WHEN length({column}) = 10 THEN {column} || '{MIDNIGHT}' ELSE {column} END)"
 
 
 class FactRanking:
@@ -48,9 +54,13 @@ class FactRanking:
             status = "f.status IN ('current', 'superseded')"
             order = "f.status = 'current', coalesce(f.valid_to, '') DESC, "
             if when.window:
+                # By day: the window is dates, validity dates or times ("2023-01-01T00:00...").
+                # A fact that ended as it began never held (see Succession.until).
                 status += (
-                    " AND (f.valid_from IS NULL OR f.valid_from < ?) "
-                    "AND (f.valid_to IS NULL OR f.valid_to > ?)"
+                    " AND (f.valid_from IS NULL OR substr(f.valid_from, 1, 10) < ?) "
+                    "AND (f.valid_to IS NULL OR substr(f.valid_to, 1, 10) > ?) "
+                    f"AND (f.valid_from IS NULL OR f.valid_to IS NULL "
+                    f"OR {_instant('f.valid_to')} > {_instant('f.valid_from')})"
                 )
                 params = [when.window[1], when.window[0]]
             if successors:

@@ -13,6 +13,7 @@ import re
 
 from memllm_cli.errors import InvalidInputError, NotFoundError
 from memllm_cli.store import db
+from memllm_cli.store.migrations import seed_relation_aliases, seed_relations
 from memllm_cli.store.models import Relation
 from memllm_cli.store.oplog import OpLog
 from memllm_cli.store.text import clean, norm, now
@@ -78,24 +79,57 @@ class Relations:
         self, label: str, *, cardinality: str | None = None, pid: str | None = None
     ) -> Relation:
         """Create the relation ``label`` or change its cardinality or P-id."""
+        with self._oplog.batch("relation", f"relation {label}"):
+            relation_id = self._set(label, cardinality, pid)
+        return next(r for r in self.relations() if r.id == relation_id)
+
+    def _set(self, label: str, cardinality: str | None, pid: str | None) -> int:
+        """Create the relation or change its settings, in the current batch; return its id."""
         if cardinality not in (None, "one", "many"):
             raise InvalidInputError(f"cardinality is 'one' or 'many', not {cardinality!r}")
-        if pid is not None and not PID.match(pid):
+        if pid is not None and not (isinstance(pid, str) and PID.match(pid)):
             raise InvalidInputError(f"a Wikidata property id looks like P551, not {pid!r}")
-        with self._oplog.batch("relation", f"relation {label}"):
-            relation_id, _ = self.relation(label)
-            if cardinality is not None:
-                self._conn.execute(
-                    "UPDATE relations SET cardinality = ? WHERE id = ?", (cardinality, relation_id)
-                )
-            if pid is not None:
-                try:
-                    self._conn.execute(
-                        "UPDATE relations SET pid = ? WHERE id = ?", (pid, relation_id)
-                    )
-                except db.IntegrityError:
-                    raise InvalidInputError(f"{pid} already belongs to another relation") from None
-        return next(r for r in self.relations() if r.id == relation_id)
+        relation_id, _ = self.relation(label)
+        if cardinality is not None:
+            self._conn.execute(
+                "UPDATE relations SET cardinality = ? WHERE id = ?", (cardinality, relation_id)
+            )
+        if pid is not None:
+            try:
+                self._conn.execute("UPDATE relations SET pid = ? WHERE id = ?", (pid, relation_id))
+            except db.IntegrityError:
+                raise InvalidInputError(f"{pid} already belongs to another relation") from None
+        return relation_id
+
+    def customised(self) -> list[Relation]:
+        """Relations as a new memory would not have them: made, re-set or aliased by the user.
+
+        What ``facts export`` writes so that a restore loses nothing; ``aliases`` holds
+        the user's aliases only (a new memory has the seeded ones).
+        """
+        seeded = {
+            norm(r["label"]): (r["pid"], r["cardinality"])
+            for r in [*seed_relations(), *seed_relation_aliases()["relations"]]
+        }
+        user: dict[int, list[str]] = {}
+        for relation_id, alias in self._conn.execute(
+            "SELECT relation_id, alias FROM relation_aliases WHERE origin = 'user' ORDER BY id"
+        ):
+            user.setdefault(relation_id, []).append(alias)
+        rows = self._conn.execute(
+            "SELECT id, label, pid, cardinality, norm FROM relations ORDER BY norm, id"
+        ).fetchall()
+        return [
+            Relation(relation_id, label, pid, cardinality, aliases=user.get(relation_id, []))
+            for relation_id, label, pid, cardinality, key in rows
+            if relation_id in user or seeded.get(key, (None, "many")) != (pid, cardinality)
+        ]
+
+    def restore(self, label: str, cardinality: str, pid: str | None, aliases: list[str]) -> None:
+        """Give the relation ``label`` these settings and aliases, in the current batch (import)."""
+        relation_id = self._set(label, cardinality, pid)
+        for alias in aliases:
+            self._alias(clean(alias, "alias"), relation_id)
 
     def relation_aliases(self, relation_ids: list[int] | None = None) -> dict[int, list[str]]:
         """Relation id -> its aliases in the order they were added (of ``relation_ids`` only)."""
@@ -127,6 +161,12 @@ class Relations:
         targets = self.relation_ids(label)
         if not targets:
             raise NotFoundError(f"no relation {label!r} (see 'memllm relations list')")
+        with self._oplog.batch("relation", f"relation alias {alias}"):
+            self._alias(alias, targets[0])
+        return next(r for r in self.relations() if r.id == targets[0])
+
+    def _alias(self, alias: str, relation_id: int) -> None:
+        """Add the user's ``alias`` of the relation, in the current batch, unless it is one."""
         taken = self._conn.execute(
             "SELECT label FROM relations WHERE norm = ?", (norm(alias),)
         ).fetchone()
@@ -135,16 +175,14 @@ class Relations:
         owner = self._conn.execute(
             "SELECT relation_id FROM relation_aliases WHERE norm = ?", (norm(alias),)
         ).fetchone()
-        if owner is not None and owner[0] != targets[0]:
+        if owner is not None and owner[0] != relation_id:
             raise InvalidInputError(f"{alias!r} is already an alias of another relation")
         if owner is None:
-            with self._oplog.batch("relation", f"relation alias {alias}"):
-                self._conn.execute(
-                    "INSERT INTO relation_aliases (relation_id, alias, norm, origin, created_at) "
-                    "VALUES (?, ?, ?, 'user', ?)",
-                    (targets[0], alias, norm(alias), now()),
-                )
-        return next(r for r in self.relations() if r.id == targets[0])
+            self._conn.execute(
+                "INSERT INTO relation_aliases (relation_id, alias, norm, origin, created_at) "
+                "VALUES (?, ?, ?, 'user', ?)",
+                (relation_id, alias, norm(alias), now()),
+            )
 
     def remove_relation_alias(self, alias: str, label: str) -> Relation:
         """Stop ``alias`` meaning the relation ``label``; return that relation."""

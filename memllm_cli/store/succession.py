@@ -3,7 +3,8 @@
 The queries :meth:`FactTable.add <memllm_cli.store.facts.FactTable.add>` needs to link
 a fact that a sentence says was left ("moved from Naples to Rome") with the fact that
 replaced it, whichever of the two the model wrote first; the rules that tell them apart
-are :mod:`~memllm_cli.store.changes`.
+are :mod:`~memllm_cli.store.changes`; and whether the user's own word ended a fact, which
+no automatic write may undo.
 """
 
 from __future__ import annotations
@@ -58,6 +59,33 @@ class Succession:
             (fact_id,),
         ).fetchone()
         return bool(row) and names(sentence, row[0]) and not was_left(sentence, row[0])
+
+    def until(self, fact_id: int, successor: int | None, stamp: str) -> str:
+        """When the fact stopped holding, as its ``valid_to``: when ``successor`` began.
+
+        ``stamp`` (the write's time) when there is no successor or it has no start. So
+        a one-valued relation has one value at any time (``facts list --as-of``), even
+        when the successor began before the fact (a manual fact that wins over a later
+        document's): that fact's validity is then empty, and no time sees it.
+        """
+        row = self._conn.execute("SELECT valid_from FROM facts WHERE id = ?", (successor,))
+        began = row.fetchone()
+        return began[0] if began and began[0] else stamp
+
+    def overruled(self, fact_id: int) -> bool:
+        """Whether the user rejected the fact: deleted it, or replaced it by a manual fact.
+
+        ``facts rm`` deletes; ``facts edit`` and a manual write of a one-valued relation
+        supersede by a manual fact. Both hold until the user undoes them or states the
+        fact again by hand; no document or chat brings the fact back.
+        """
+        row = self._conn.execute(
+            "SELECT 1 FROM facts f LEFT JOIN facts by ON by.id = f.superseded_by "
+            "WHERE f.id = ? AND (f.status = 'deleted' "
+            "OR (f.status = 'superseded' AND by.origin = 'manual'))",
+            (fact_id,),
+        ).fetchone()
+        return row is not None
 
     def link(self, fact_id: int, successor: int) -> None:
         """Record ``successor`` as the fact that replaced ``fact_id``."""

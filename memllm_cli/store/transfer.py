@@ -6,6 +6,12 @@ memory) and every piece of evidence. Importing such a record restores it as it
 was. A record without ``status`` is a plain new fact (``{"subject": ...,
 "relation": ..., "object": ...}``, optionally ``origin``, ``valid_from``,
 ``evidence``) and goes through the normal write rules, supersession included.
+
+A JSONL export starts with what facts do not carry: a ``{"kind": "relation", ...}``
+record for each relation a new memory would not have as it is (made, re-set or
+aliased by the user: label, cardinality, P-id, the user's aliases) and a
+``{"kind": "entity", "name": ..., "aliases": [...]}`` record for each entity with
+aliases. Files without them (older exports, CSV) import as before.
 """
 
 from __future__ import annotations
@@ -38,6 +44,31 @@ FIELDS = (
 )
 REQUIRED = ("subject", "relation", "object")
 JSON_CELLS = ("superseded_by", "evidence")
+
+
+SETTINGS_FIELDS = {
+    "relation": ("kind", "label", "cardinality", "pid", "aliases"),
+    "entity": ("kind", "name", "aliases"),
+}
+
+
+def export_settings(store: Store) -> Iterator[dict[str, Any]]:
+    """The relation and entity records a restore needs besides the facts (JSONL only)."""
+    for relation in store.relation_table.customised():
+        yield {
+            "kind": "relation",
+            "label": relation.label,
+            "cardinality": relation.cardinality,
+            "pid": relation.pid,
+            "aliases": relation.aliases,
+        }
+    for name, aliases in store.names.aliased():
+        yield {"kind": "entity", "name": name, "aliases": aliases}
+
+
+def export_all(store: Store) -> Iterator[dict[str, Any]]:
+    """A full backup: the settings records, then every fact."""
+    return chain(export_settings(store), export_records(store))
 
 
 def export_records(store: Store) -> Iterator[dict[str, Any]]:
@@ -133,7 +164,8 @@ def sniff_format(head: str) -> str:
 
 @dataclass
 class ImportReport:
-    imported: int = 0
+    imported: int = 0  # facts
+    settings: int = 0  # relation and entity records
     skipped: list[tuple[int, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -157,6 +189,29 @@ def _validate(record: dict[str, Any]) -> None:
         raise InvalidInputError("'superseded_by' must be an object with subject, relation, object")
 
 
+def _import_settings(store: Store, record: dict[str, Any]) -> None:
+    """Restore one relation or entity record (see the module docstring)."""
+    fields = SETTINGS_FIELDS.get(record["kind"])
+    if fields is None:
+        raise InvalidInputError(f"'kind' is relation or entity, not {record['kind']!r}")
+    unknown = set(record) - set(fields)
+    if unknown:
+        raise InvalidInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    name = record.get(fields[1])
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"'{fields[1]}' must be a non-empty string")
+    aliases = record.get("aliases") or []
+    if not (isinstance(aliases, list) and all(isinstance(a, str) for a in aliases)):
+        raise InvalidInputError("'aliases' must be a list of strings")
+    if record["kind"] == "entity":
+        store.names.restore_aliases(name, aliases)
+        return
+    cardinality = record.get("cardinality", "many")
+    if cardinality not in ("one", "many"):
+        raise InvalidInputError(f"'cardinality' is one or many, not {cardinality!r}")
+    store.relation_table.restore(name, cardinality, record.get("pid"), aliases)
+
+
 def _import_one(
     store: Store, record: dict[str, Any] | str, documents: bool, begun: set[tuple[str, str]]
 ) -> tuple[tuple[int, dict[str, str]] | None, list[str]]:
@@ -167,6 +222,9 @@ def _import_one(
     """
     if isinstance(record, str):
         raise InvalidInputError(record)
+    if "kind" in record:
+        _import_settings(store, record)
+        return None, []
     _validate(record)
     if "status" in record:
         fact = store.fact_table.restore({**record, "superseded_by": None})
@@ -220,7 +278,10 @@ def import_records(
             if link is not None:
                 links.append((number, *link))
             report.warnings += [f"line {number}: {w}" for w in warnings]
-            report.imported += 1
+            if isinstance(record, dict) and "kind" in record:
+                report.settings += 1
+            else:
+                report.imported += 1
         for number, fact_id, successor in links:
             by = store.fact_id_of(successor["subject"], successor["relation"], successor["object"])
             if by is None:

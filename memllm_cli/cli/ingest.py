@@ -109,11 +109,16 @@ def _say(report: DocumentReport) -> None:
         )
     elif report.message:
         message(f"{report.name}: {report.message}")
+    if report.dictated:
+        message(
+            f"{report.name}: {report.dictated} write(s) copied from memory-call syntax "
+            "in the text dropped"
+        )
 
 
 def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool) -> None:
     done = [r for r in reports if r.status in ("ingested", "dry-run")]
-    keys = ("sentences", "reused", "facts", "added", "superseded", "retracted")
+    keys = ("sentences", "reused", "facts", "added", "superseded", "retracted", "dictated")
     total = {k: sum(getattr(r, k) for r in done) for k in keys}
     skipped = sum(r.status in ("unchanged", "empty", "skipped") for r in reports)
     rate = total["sentences"] / seconds if seconds else 0.0
@@ -123,7 +128,9 @@ def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool
         f"({total['reused']} reused from the last version), "
         f"{total['facts']} facts {verb}: {total['added']} new, {total['superseded']} superseded, "
         f"{total['retracted']} retracted; {skipped} document(s) skipped; "
-        f"{rate:.1f} sentences/s" + ("; interrupted" if interrupted else "")
+        f"{rate:.1f} sentences/s"
+        + (f"; {total['dictated']} copied write(s) dropped" if total["dictated"] else "")
+        + ("; interrupted" if interrupted else "")
     )
 
 

@@ -45,6 +45,7 @@ from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.models import Passage
 from memllm_cli.store.read import read
 from memllm_cli.store.when import When, when_of
+from memllm_cli.untrusted import dictated
 
 MAX_GRAMMAR_NAMES = 2000
 
@@ -120,6 +121,7 @@ class Session:
     on_text: Callable[[str], None] | None = None
     usage: Usage = field(default_factory=Usage)
     scope: NameScope | None = None  # the names this conversation named, for chat writes
+    dictated: int = 0  # writes dropped because they copied call syntax in the text
 
     def _generate(self, prompt: str, **options: Any) -> Generation:
         gen = self.model.generate(prompt, **options)
@@ -287,6 +289,10 @@ class Session:
         made it, so an invented object never reaches memory. In prompted mode the grammar
         offers only those spans and known relation labels; the adapter's grammar leaves
         names free (constraining them cut its Re-DocRED precision from 0.30 to 0.27).
+
+        Dictated writes: a triple copied from call syntax in the statement or its
+        context (``untrusted.dictated``) is the text's write, not the model's; it is
+        dropped and counted in ``dictated``.
         """
         text = f"{context} {statement}"
         grammar = write_grammar()
@@ -301,6 +307,14 @@ class Session:
             stop=(prompts.IM_END,),
         )
         triples = list(dict.fromkeys(parse_write(gen.text)))  # a small model may repeat itself
+        for triple in [t for t in triples if dictated(t, text)]:
+            triples.remove(triple)
+            self.dictated += 1
+            self._event(
+                "dropped",
+                "copied from a memory call in the text: "
+                f"{triple.subject} >> {triple.relation} >> {triple.object}",
+            )
         known = self.store.entity_ids
         grounded = [t for t in triples if is_grounded(t, text, self.me, known)]
         for triple in triples:

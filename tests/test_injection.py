@@ -11,9 +11,11 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.util import find_spec
 
 import pytest
@@ -264,3 +266,45 @@ def test_prompts_tokenise_as_before(llama):
         assert llama.tokenize(prompt) == llama.llm.tokenize(
             prompt.encode(), add_bos=True, special=True
         )
+
+
+# -- a server backend gets text: the template's tokens are the only ones in it -----------------
+
+
+@pytest.fixture
+def server():
+    """A loopback completions endpoint that copies the call it finds in each prompt."""
+    prompts_seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompts_seen.append(body["prompt"])
+            text = _copy(body["prompt"]) if USER_START in body["prompt"] else "No idea."
+            payload = json.dumps({"choices": [{"text": text, "finish_reason": "stop"}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(payload.encode())
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}", prompts_seen
+    httpd.shutdown()
+
+
+def test_a_server_model_is_sent_no_template_token_from_the_text(store, server, monkeypatch):
+    from memllm_cli.runtime.loop import Session
+    from memllm_cli.runtime.server import ServerModel
+
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
+    url, seen = server
+    session = Session(store, ServerModel(url))
+    statement = "Note: " + VARIANTS["template tokens"].replace("\n", " ") + " <file_sep>"
+    assert session.remember(statement, session_id="t") == []
+    assert session.dictated == 1 and store.count_facts() == 0
+    assert "<|" not in user_turn(seen[0]) and "<file_sep>" not in seen[0]

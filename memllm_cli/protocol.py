@@ -37,10 +37,15 @@ _ESCAPED = frozenset("\\;>}")
 
 # Marker sequences that are live anywhere in text, and their inert look-alikes.
 # Each replacement contains no marker, so applying the table to a fixed point
-# terminates and the result is marker-free.
+# terminates and the result is marker-free. Inside a name or label, the field and
+# item separators are live too (untrusted.py neutralises running text).
 _TEXT_MARKERS = ((CALL_OPEN, "( {"), (CALL_CLOSE, "} )"), (QUERY_END, "- ->"))
-# Inside a name or label, the field and item separators are live too.
 _NAME_MARKERS = (*_TEXT_MARKERS, (FIELD_SEP, "> >"), (ITEM_SEP, ","))
+
+# Text that a tokenizer or a server's template may take for a control token: ChatML
+# and Llama 3 ``<|...|>``, tag-like ``<s>``, ``</s>``, ``<file_sep>``, ``<start_of_turn>``,
+# and Mistral's ``[INST]``. A space after the opening bracket breaks the match.
+_CONTROL = re.compile(r"<(?=\||/?[A-Za-z_][\w.-]{0,40}>)|\[(?=/?INST\])")
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -60,25 +65,26 @@ def _replace_to_fixed_point(text: str, table: tuple[tuple[str, str], ...]) -> st
     return text
 
 
-def neutralise_text(text: str) -> str:
-    """Make document or user text safe to show the model: no call can open or close in it."""
-    return _replace_to_fixed_point(text, _TEXT_MARKERS)
+def break_control(text: str) -> str:
+    """``text`` with no chat-template or control token in it (see ``_CONTROL``)."""
+    return _CONTROL.sub(lambda m: m.group() + " ", text)
 
 
 def neutralise_name(name: str) -> str:
     """Make an entity name or relation label safe inside a call.
 
-    Besides the call markers, ``>>`` and ``;`` are replaced, whitespace (newlines
-    included) collapses to single spaces, and the result is NFC-normalised.
+    Besides the call markers, ``>>`` and ``;`` are replaced, control-token look-alikes
+    broken (a name reaches prompts in read results), whitespace (newlines included)
+    collapses to single spaces, and the result is NFC-normalised.
     """
     name = unicodedata.normalize("NFC", name)
     name = _WHITESPACE.sub(" ", name).strip()
-    return _replace_to_fixed_point(name, _NAME_MARKERS)
+    return break_control(_replace_to_fixed_point(name, _NAME_MARKERS))
 
 
 def has_markers(text: str) -> bool:
     """True when ``text`` contains a sequence that :func:`neutralise_name` would change."""
-    return any(marker in text for marker, _ in _NAME_MARKERS)
+    return any(marker in text for marker, _ in _NAME_MARKERS) or bool(_CONTROL.search(text))
 
 
 @dataclass(frozen=True)
@@ -309,16 +315,6 @@ def parse_query(text: str) -> ReadQuery:
     if not relation:
         raise ProtocolError(f"a read query needs a relation: {text!r}")
     return ReadQuery(relation=relation, subject=subject or None, object=obj or None)
-
-
-# -- prompts ---------------------------------------------------------------------------------
-
-
-def write_focus(context: str, sentence: str) -> str:
-    """The write-mode input: context, then the focus sentence between the user markers."""
-    context = neutralise_text(context).strip()
-    focus = f"{USER_START}{neutralise_text(sentence).strip()}{USER_END}"
-    return f"{context} {focus}" if context else focus
 
 
 # -- grammars (GBNF, as llama.cpp reads it) --------------------------------------------------

@@ -371,5 +371,5 @@ def test_generated_notes_are_still_the_default(cli, monkeypatch, tmp_path):
 
 def test_the_notes_prompt_pastes_a_file_or_lines():
     whole = prompts.notes_prompt("Q?", "# A\nline ({MEM_WRITE-->x})")
-    assert "Notes:\n# A\nline ( {MEM_WRITE- ->x} )\n\nQuestion: Q?" in whole
+    assert "Notes:\n# A\nline (MEM_WRITE->x)\n\nQuestion: Q?" in whole
     assert "- one\n- two\n\nQuestion: Q?" in prompts.notes_prompt("Q?", ["one", "two"])

@@ -16,7 +16,6 @@ from memllm_cli.protocol import (
     format_write,
     has_markers,
     neutralise_name,
-    neutralise_text,
     parse_query,
     parse_read,
     parse_read_request,
@@ -24,6 +23,7 @@ from memllm_cli.protocol import (
     read_opening,
     unescape,
 )
+from memllm_cli.untrusted import neutralise_text
 
 MARKERS = ("({", "})", "-->")
 

@@ -109,11 +109,25 @@ def _say(report: DocumentReport) -> None:
         )
     elif report.message:
         message(f"{report.name}: {report.message}")
+    if report.dictated:
+        message(
+            f"{report.name}: {report.dictated} write(s) copied from memory-call syntax "
+            "in the text dropped"
+        )
 
 
 def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool) -> None:
     done = [r for r in reports if r.status in ("ingested", "dry-run")]
-    keys = ("sentences", "reused", "facts", "added", "superseded", "retracted", "overruled")
+    keys = (
+        "sentences",
+        "reused",
+        "facts",
+        "added",
+        "superseded",
+        "retracted",
+        "overruled",
+        "dictated",
+    )
     total = {k: sum(getattr(r, k) for r in done) for k in keys}
     skipped = sum(r.status in ("unchanged", "empty", "skipped") for r in reports)
     rate = total["sentences"] / seconds if seconds else 0.0
@@ -125,7 +139,9 @@ def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool
         f"{total['retracted']} retracted"
         + (f", {total['overruled']} overruled by your corrections" if total["overruled"] else "")
         + f"; {skipped} document(s) skipped; "
-        f"{rate:.1f} sentences/s" + ("; interrupted" if interrupted else "")
+        f"{rate:.1f} sentences/s"
+        + (f"; {total['dictated']} copied write(s) dropped" if total["dictated"] else "")
+        + ("; interrupted" if interrupted else "")
     )
 
 

@@ -63,6 +63,7 @@ class DocumentReport:
     retracted: int = 0
     overruled: int = 0  # facts stated that the user had deleted or corrected: not stored
     parse_failures: int = 0
+    dictated: int = 0  # writes copied from call syntax in the text, dropped
     seconds: float = 0.0
     message: str = ""
 
@@ -292,14 +293,15 @@ class Ingestor:
     def _extract(
         self, sentence: str, context: str, report: DocumentReport
     ) -> list[tuple[str, str, str]]:
+        session = self._session()
+        before = session.dictated
         try:
-            return [
-                (t.subject, t.relation, t.object)
-                for t in self._session().extract(sentence, context)
-            ]
+            return [(t.subject, t.relation, t.object) for t in session.extract(sentence, context)]
         except ProtocolError:
             report.parse_failures += 1
             return []
+        finally:
+            report.dictated += session.dictated - before
 
     def _store(
         self,

@@ -24,7 +24,7 @@ from typing import Any
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
-from memllm_cli.runtime.model import Generation, StopScanner
+from memllm_cli.runtime.model import Generation, StopScanner, template_pieces
 
 CONTEXT_TOKENS = 4096  # the context the model is loaded with: prompt and answer together
 
@@ -96,7 +96,17 @@ class LlamaModel:
     # -- decoding -------------------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode(), add_bos=True, special=True)
+        """Token ids of ``text``: only the chat template's own tokens become control tokens.
+
+        Tokenising the whole prompt with ``special=True`` would turn a note's
+        ``<|im_end|><|im_start|>assistant`` into real turns; each piece between template
+        tokens is tokenised as plain text instead. llama.cpp cuts text at control tokens
+        before it merges, so a prompt without look-alikes gets the same ids as before.
+        """
+        tokens = self.llm.tokenize(b"", add_bos=True, special=False)
+        for piece, control in template_pieces(text):
+            tokens += self.llm.tokenize(piece.encode(), add_bos=False, special=control)
+        return tokens
 
     def _prefill(self, tokens: list[int]) -> int:
         """Evaluate ``tokens`` after the prefix already in the KV cache; return how many ran.

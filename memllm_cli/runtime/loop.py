@@ -45,6 +45,7 @@ from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.models import Passage
 from memllm_cli.store.read import read
 from memllm_cli.store.when import When, when_of
+from memllm_cli.untrusted import dictated
 from memllm_cli.words import words
 
 MAX_GRAMMAR_NAMES = 2000
@@ -121,6 +122,7 @@ class Session:
     on_text: Callable[[str], None] | None = None
     usage: Usage = field(default_factory=Usage)
     scope: NameScope | None = None  # the names this conversation named, for chat writes
+    dictated: int = 0  # writes dropped because they copied call syntax in the text
 
     def _generate(self, prompt: str, **options: Any) -> Generation:
         gen = self.model.generate(prompt, **options)
@@ -296,6 +298,10 @@ class Session:
         made it, so an invented object never reaches memory. In prompted mode the grammar
         offers only those spans and known relation labels; the adapter's grammar leaves
         names free (constraining them cut its Re-DocRED precision from 0.30 to 0.27).
+
+        Dictated writes: a triple copied from call syntax in the statement or its
+        context (``untrusted.dictated``) is the text's write, not the model's; it is
+        dropped and counted in ``dictated``.
         """
         text = f"{context} {statement}"
         grammar = write_grammar()
@@ -314,7 +320,10 @@ class Session:
         kept = []
         for t in triples:
             label = f"{t.subject} >> {t.relation} >> {t.object}"
-            if " ".join(t.subject.casefold().split()) == " ".join(t.object.casefold().split()):
+            if dictated(t, text):
+                self.dictated += 1
+                self._event("dropped", f"copied from a memory call in the text: {label}")
+            elif " ".join(t.subject.casefold().split()) == " ".join(t.object.casefold().split()):
                 self._event("dropped", f"a name related to itself: {label}")
             elif not is_grounded(t, text, self.me, known):
                 self._event("dropped", f"ungrounded write: {label}")

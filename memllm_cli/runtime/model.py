@@ -9,9 +9,23 @@ they cannot import each other; ``models`` chooses one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+# The chat template's control tokens (ChatML). Prompts (runtime/prompts.py) put them
+# in and keep them out of every untrusted text, so a backend that tokenises only these
+# as control tokens never turns a note's "<|im_end|>" or "<file_sep>" into one.
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+TEMPLATE_TOKENS = (IM_START, IM_END)
+_TEMPLATE = re.compile("(" + "|".join(re.escape(t) for t in TEMPLATE_TOKENS) + ")")
+
+
+def template_pieces(prompt: str) -> list[tuple[str, bool]]:
+    """``prompt`` cut into (text, is a template token) pieces, in order, none empty."""
+    return [(p, p in TEMPLATE_TOKENS) for p in _TEMPLATE.split(prompt) if p]
 
 
 @dataclass

@@ -6,23 +6,20 @@ adapter is trained on exactly these builders and on the write-mode context polic
 so the runtime and the training data cannot drift apart. In prompted mode (a model
 without our adapter) a few worked examples show the call format; the grammar does
 the rest.
+
+Every untrusted text (a note, a chat message, a stored sentence) goes in through
+``neutralise_text``: no call markers and no chat-template tokens, so the template's
+own ``IM_START`` and ``IM_END`` are the only control tokens a prompt holds, and the
+llama.cpp backend tokenises nothing else as one (``model.template_pieces``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from memllm_cli.protocol import (
-    ReadQuery,
-    Triple,
-    format_read,
-    format_write,
-    neutralise_text,
-    write_focus,
-)
-
-IM_START = "<|im_start|>"
-IM_END = "<|im_end|>"
+from memllm_cli.protocol import ReadQuery, Triple, format_read, format_write
+from memllm_cli.runtime.model import IM_END, IM_START
+from memllm_cli.untrusted import neutralise_text, write_focus
 
 READ_SYSTEM = (
     "You are memllm, a personal knowledge assistant with a memory of facts. "

@@ -279,7 +279,13 @@ class Session:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def extract(self, statement: str, context: str = "") -> list[Triple]:
+    def extract(
+        self,
+        statement: str,
+        context: str = "",
+        *,
+        known: Callable[[str], list[int]] | None = None,
+    ) -> list[Triple]:
         """The facts ``statement`` states, in write mode under the write grammar.
 
         Grounded writes: a write whose names are not spans of the statement or its
@@ -287,6 +293,7 @@ class Session:
         made it, so an invented object never reaches memory. In prompted mode the grammar
         offers only those spans and known relation labels; the adapter's grammar leaves
         names free (constraining them cut its Re-DocRED precision from 0.30 to 0.27).
+        ``known`` finds a name's entities for that check (default: the store's).
         """
         text = f"{context} {statement}"
         grammar = write_grammar()
@@ -301,7 +308,7 @@ class Session:
             stop=(prompts.IM_END,),
         )
         triples = list(dict.fromkeys(parse_write(gen.text)))  # a small model may repeat itself
-        known = self.store.entity_ids
+        known = known or self.store.entity_ids
         grounded = [t for t in triples if is_grounded(t, text, self.me, known)]
         for triple in triples:
             if triple not in grounded:

@@ -13,6 +13,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from memllm_cli.errors import MemllmError
+
+
+class PromptTooLongError(MemllmError):
+    """A prompt that does not fit the model's context: the caller may skip that input and go on."""
+
 
 @dataclass
 class Generation:

@@ -1,0 +1,55 @@
+"""What ingest reports: per document, as it goes (progress), and per sentence read.
+
+Dataclasses only, shared by the pipeline, the CLI and the notes evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from memllm_cli.ingest.text import Sentence
+from memllm_cli.store import Evidence
+
+Triples = list[tuple[str, str, str]]
+
+
+@dataclass
+class DocumentReport:
+    name: str
+    status: str  # ingested | unchanged | empty | skipped | dry-run | interrupted
+    sentences: int = 0
+    reused: int = 0
+    facts: int = 0
+    added: int = 0
+    superseded: int = 0
+    retracted: int = 0
+    parse_failures: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)  # "FILE:LINE: what", sentences skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SentenceRead:
+    """A sentence read and the facts it states, stored later with its whole document."""
+
+    position: int
+    sentence: Sentence
+    digest: str
+    evidence: Evidence
+    triples: Triples
+    valid_from: str | None
+
+
+@dataclass
+class Progress:
+    """What a progress display needs, updated after every sentence."""
+
+    document: str = ""
+    fraction: float = 0.0  # of the current document, by characters read
+    sentences: int = 0
+    facts: int = 0

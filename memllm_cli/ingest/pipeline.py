@@ -38,7 +38,8 @@ from typing import IO, Any
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.hashing import file_sha256
 from memllm_cli.ingest.dates import DocumentDates
-from memllm_cli.ingest.reports import DocumentReport, Progress, SentenceRead, Triples
+from memllm_cli.ingest.reports import DocumentReport, Progress
+from memllm_cli.ingest.spool import ReadSpool, SentenceRead, Triples
 from memllm_cli.ingest.text import Counted, Sentence, invalid_utf8, is_binary, sentences
 from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
 from memllm_cli.runtime.loop import Session
@@ -161,12 +162,13 @@ class Ingestor:
             return report
         if self.dry_run:
             report.status = "dry-run"
-        read = self._read(doc, sha, report, previous)
-        if report.status == "interrupted":
-            report.message = "stopped before its end; nothing from it was stored"
-            return report
-        if not self.dry_run:
-            self._apply(doc, sha, read, report)
+        with ReadSpool() as read:
+            self._read(doc, sha, report, previous, read)
+            if report.status == "interrupted":
+                report.message = "stopped before its end; nothing from it was stored"
+                return report
+            if not self.dry_run:
+                self._apply(doc, sha, read, report)
         if report.sentences == 0 and report.status not in ("skipped", "unchanged"):
             report.status, report.message = "empty", "no text"
         if replaced := invalid_utf8(doc.path):
@@ -174,9 +176,7 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _apply(
-        self, doc: Document, sha: str, read: list[SentenceRead], report: DocumentReport
-    ) -> None:
+    def _apply(self, doc: Document, sha: str, read: ReadSpool, report: DocumentReport) -> None:
         """Store a document read whole: its sentences and facts, in one short transaction.
 
         Sentence by sentence in order, as the model read them, so short names resolve
@@ -188,22 +188,24 @@ class Ingestor:
                 report.status, report.message = "unchanged", "ingested meanwhile by another run"
                 return
             source_id = self.store.begin_document(doc.uri, sha)
-            scope = NameScope(keep=frozenset({self._session().me} if read else ()))
+            scope = NameScope(keep=frozenset({self._session().me} if read.count else ()))
             kept: set[int] = set()
             for item in read:
                 sentence = item.sentence
+                digest = hashlib.sha256(sentence.text.encode()).hexdigest()
                 self.store.add_segment(
                     source_id,
                     item.position,
-                    item.digest,
+                    digest,
                     sentence.line_start,
                     sentence.line_end,
                     sentence.text,
                 )
                 scope.read(sentence.text)
+                evidence = self._evidence(doc, sha, sentence)
                 for subject, relation, obj in item.triples:
                     self._store(
-                        subject, relation, obj, item.evidence, report, kept, scope, item.valid_from
+                        subject, relation, obj, evidence, report, kept, scope, item.valid_from
                     )
             if latest is not None:
                 report.retracted = len(self.store.retract_unstated(doc.uri, kept))
@@ -214,8 +216,9 @@ class Ingestor:
         sha: str,
         report: DocumentReport,
         previous: tuple[int, str] | None,
-    ) -> list[SentenceRead]:
-        """Extract (or carry over) the facts of every sentence; store nothing.
+        read: ReadSpool,
+    ) -> None:
+        """Extract (or carry over) the facts of every sentence into ``read``; store nothing.
 
         A dry run proposes each sentence's facts as it goes.
         """
@@ -223,7 +226,6 @@ class Ingestor:
         if previous is not None:
             for sentence, fact in self.store.stated_by(previous[0]):
                 carried.setdefault(sentence, []).append((fact.subject, fact.relation, fact.object))
-        read: list[SentenceRead] = []
         self._written = set()
         context: list[str] = []
         scope: NameScope | None = None  # a dry run's names; see store.resolution
@@ -237,41 +239,42 @@ class Ingestor:
             ):
                 if self.stop is not None and self.stop():
                     report.status = "interrupted"
-                    return []
+                    return
                 report.sentences += 1
+                if report.sentences == 1:  # evidence names the model: load it before storing
+                    self._session()
                 if sentence.heading:
                     dates.heading(sentence.heading, sentence.text)
-                evidence = Evidence(
-                    origin="document",
-                    source_kind="document",
-                    uri=doc.uri,
-                    sha256=sha,
-                    sentence=sentence.text,
-                    line_start=sentence.line_start,
-                    line_end=sentence.line_end,
-                    extractor=self._session().model.name,
-                    protocol_version=PROTOCOL_VERSION,
-                )
                 triples = self._triples(doc, sentence, carried, context, report)
                 if triples is not None:
                     if self.dry_run:
                         if scope is None:  # the user's own entity is never resolved
                             scope = NameScope(keep=frozenset({self._session().me}))
                         scope.read(sentence.text)
+                        evidence = self._evidence(doc, sha, sentence)
                         for subject, relation, obj in triples:
                             self._store(subject, relation, obj, evidence, report, set(), scope)
                     else:
-                        digest = hashlib.sha256(sentence.text.encode()).hexdigest()
-                        read.append(
-                            SentenceRead(position, sentence, digest, evidence, triples, dates.date)
-                        )
+                        read.add(SentenceRead(position, sentence, triples, dates.date))
                     self._written.update(norm(t[i]) for t in triples for i in (0, 2))
                     context = next_context(context, sentence.text)
                 self.progress.sentences += 1
                 self.progress.fraction = min(stream.chars / size, 1.0)
                 if self.on_progress is not None:
                     self.on_progress(self.progress)
-        return read
+
+    def _evidence(self, doc: Document, sha: str, sentence: Sentence) -> Evidence:
+        return Evidence(
+            origin="document",
+            source_kind="document",
+            uri=doc.uri,
+            sha256=sha,
+            sentence=sentence.text,
+            line_start=sentence.line_start,
+            line_end=sentence.line_end,
+            extractor=self._session().model.name,
+            protocol_version=PROTOCOL_VERSION,
+        )
 
     def _triples(
         self,

@@ -1,4 +1,4 @@
-"""What ingest reports: per document, as it goes (progress), and per sentence read.
+"""What ingest reports: per document, and as it goes (progress).
 
 Dataclasses only, shared by the pipeline, the CLI and the notes evaluation.
 """
@@ -7,11 +7,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from memllm_cli.ingest.text import Sentence
-from memllm_cli.store import Evidence
-
-Triples = list[tuple[str, str, str]]
 
 
 @dataclass
@@ -31,18 +26,6 @@ class DocumentReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class SentenceRead:
-    """A sentence read and the facts it states, stored later with its whole document."""
-
-    position: int
-    sentence: Sentence
-    digest: str
-    evidence: Evidence
-    triples: Triples
-    valid_from: str | None
 
 
 @dataclass

@@ -63,6 +63,9 @@ def _busy_cores(window: float = 0.05) -> float:
     return busy * (os.cpu_count() or 1)
 
 
+_saved_stderr: int | None = None  # the real fd 2 while quiet_stderr() silences it
+
+
 @contextlib.contextmanager
 def quiet_stderr() -> Iterator[None]:
     """Send file descriptor 2 to /dev/null for the duration, then restore it.
@@ -71,8 +74,11 @@ def quiet_stderr() -> Iterator[None]:
     ``sys.stderr`` is not enough. Process-wide: anything else writing to stderr meanwhile
     is silenced too, so keep the block tight.
     """
+    global _saved_stderr
     sys.stderr.flush()
     saved = os.dup(2)
+    outer = _saved_stderr
+    _saved_stderr = saved if outer is None else outer  # nested: the real one stays
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
@@ -82,5 +88,28 @@ def quiet_stderr() -> Iterator[None]:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(saved, 2)
+        os.dup2(saved, 2)  # before forgetting it: a handler running now still finds a real fd
+        _saved_stderr = outer
         os.close(saved)
+
+
+@contextlib.contextmanager
+def audible_stderr() -> Iterator[None]:
+    """Let a message through while :func:`quiet_stderr` holds fd 2 (a signal handler's).
+
+    A Ctrl-C lands while llama.cpp runs, that is inside :func:`quiet_stderr`; what
+    the handler says must reach the person all the same.
+    """
+    saved = _saved_stderr
+    if saved is None:
+        yield
+        return
+    sys.stderr.flush()
+    quiet = os.dup(2)
+    try:
+        os.dup2(saved, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(quiet, 2)
+        os.close(quiet)

@@ -276,12 +276,15 @@ def test_folders_with_globs(cli, script, tmp_path):
     assert [os.path.basename(n) for n in names] == ["a.md", "b.txt"]
 
 
-def test_ctrl_c_stops_after_the_current_document(cli, script, tmp_path, memllm_home, monkeypatch):
+def test_ctrl_c_stops_after_the_current_sentence(cli, script, tmp_path, memllm_home, monkeypatch):
+    """The first Ctrl-C says so, lets the sentence finish, and drops the unfinished document."""
     outputs, _ = script
-    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
-    first.write_text("Ingrid Solberg works at NIVA. She lives in Oslo.\n")
-    second.write_text("Per Hansen works at Equinor.\n")
+    first, second, third = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "c.txt"
+    first.write_text("Per Hansen works at Equinor.\n")
+    second.write_text("Ingrid Solberg works at NIVA. She lives in Oslo. She likes rain.\n")
+    third.write_text("Kari Nordmann lives in Bodø.\n")
     outputs += [
+        "({MEM_WRITE-->Per Hansen>>employer>>Equinor})",
         "({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})",
         "({MEM_WRITE-->Ingrid Solberg>>residence>>Oslo})",
     ]
@@ -290,14 +293,32 @@ def test_ctrl_c_stops_after_the_current_document(cli, script, tmp_path, memllm_h
     original = pipeline.Ingestor._extract
 
     def interrupted(self, *args):
-        if self.progress.sentences == 0:
+        if self.progress.sentences == 1:  # b.txt's first sentence
             os.kill(os.getpid(), signal.SIGINT)
         return original(self, *args)
 
     monkeypatch.setattr(pipeline.Ingestor, "_extract", interrupted)
-    result = cli("ingest", str(first), str(second))
-    assert "stopping after this document" in result.stderr and "interrupted" in result.stderr
-    assert [f[2] for f in facts(memllm_home)] == ["NIVA", "Oslo"]
+    result = cli("ingest", str(first), str(second), str(third), "--json")
+    assert result.exit_code == 130
+    assert "stopping after this sentence" in result.stderr
+    assert f"{second}: interrupted" in result.stderr
+    statuses = [d["status"] for d in json.loads(result.stdout)["documents"]]
+    assert statuses == ["ingested", "interrupted"]
+    assert outputs == ["({MEM_WRITE-->Ingrid Solberg>>residence>>Oslo})"]  # one sentence more
+    assert facts(memllm_home) == [("Per Hansen", "employer", "Equinor", "current")]
+    with Store.open(memllm_home / "memory.db") as store:
+        assert store.ingested_version(str(second.resolve())) is None
+        assert store.integrity_check() == ["ok"]
+    monkeypatch.setattr(pipeline.Ingestor, "_extract", original)
+    outputs[:] = [
+        "({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})",
+        "({MEM_WRITE-->Ingrid Solberg>>residence>>Oslo})",
+        EMPTY,
+        "({MEM_WRITE-->Kari Nordmann>>residence>>Bodø})",
+    ]
+    again = cli("ingest", str(first), str(second), str(third))  # a re-run reads b.txt whole
+    assert again.exit_code == 0, again.stderr
+    assert [f[2] for f in facts(memllm_home)] == ["Equinor", "NIVA", "Oslo", "Bodø"]
 
 
 def test_stdin(cli, script, memllm_home):

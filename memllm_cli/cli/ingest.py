@@ -12,6 +12,7 @@ from memllm_cli.cli.common import open_input, open_store
 from memllm_cli.cli.options import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
 from memllm_cli.cli.output import JsonFlag, message, render, report_import
 from memllm_cli.cli.progress import DocumentProgress
+from memllm_cli.llamacpp import audible_stderr
 
 if TYPE_CHECKING:
     from memllm_cli.ingest.pipeline import DocumentReport
@@ -44,8 +45,9 @@ def ingest(
     """Read documents sentence by sentence and store the facts they state, with their source.
 
     Unchanged files are skipped; an edited file is re-read where it changed, and facts
-    whose sentences are gone are retracted. Each document is one undoable batch. Ctrl-C
-    stops after the current document.
+    whose sentences are gone are retracted. Each document is one undoable batch, stored
+    once it has been read whole. Ctrl-C stops after the current sentence (the document
+    it was reading is not stored); a second Ctrl-C stops at once.
 
     Example: memllm ingest notes.md
 
@@ -53,7 +55,13 @@ def ingest(
 
     Example: memllm ingest notes.md --dry-run > proposed.jsonl
     """
-    from memllm_cli.ingest.pipeline import DEFAULT_INCLUDE, DocumentReport, Ingestor, discover
+    from memllm_cli.ingest.pipeline import (
+        DEFAULT_INCLUDE,
+        DocumentReport,
+        Ingestor,
+        discard,
+        discover,
+    )
 
     store = open_store(ctx)
     found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or ()))
@@ -74,7 +82,8 @@ def ingest(
         code=code,
         on_proposal=lambda record: render([record], "jsonl", []),
     )
-    stop = _StopAfterDocument()
+    stop = _StopAfterSentence()
+    ingestor.stop = lambda: stop.requested
     reports: list[DocumentReport] = []
     started = time.perf_counter()
     try:
@@ -82,7 +91,8 @@ def ingest(
             ingestor.on_progress = show
             for item in found:
                 if stop.requested:
-                    break
+                    discard(item)
+                    continue
                 report = item if isinstance(item, DocumentReport) else ingestor.ingest(item)
                 reports.append(report)
                 _say(report)
@@ -98,12 +108,16 @@ def ingest(
             [],
         )
     _summary(reports, elapsed, interrupted=stop.requested)
+    if stop.requested:
+        raise typer.Exit(130)
     if any(r.status == "skipped" for r in reports):
         raise typer.Exit(1)
 
 
 def _say(report: DocumentReport) -> None:
-    if report.status in ("unchanged", "empty", "skipped"):
+    for warning in report.warnings:
+        message(f"warning: {warning}")
+    if report.status in ("unchanged", "empty", "skipped", "interrupted"):
         message(
             f"{report.name}: {report.status}" + (f" ({report.message})" if report.message else "")
         )
@@ -145,8 +159,12 @@ def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool
     )
 
 
-class _StopAfterDocument:
-    """First Ctrl-C: finish the current document, then stop. Second: abort it (rolled back)."""
+class _StopAfterSentence:
+    """First Ctrl-C: stop after the current sentence; the document being read is not stored.
+
+    Second: stop at once (``KeyboardInterrupt``; a transaction under way rolls back).
+    The first one's message passes even while llama.cpp has stderr silenced.
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -156,7 +174,11 @@ class _StopAfterDocument:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        message("stopping after this document (Ctrl-C again to abort it)")
+        with audible_stderr():
+            message(
+                "stopping after this sentence; the document being read is not stored "
+                "(Ctrl-C again to stop at once)"
+            )
 
     def restore(self) -> None:
         signal.signal(signal.SIGINT, self._previous)

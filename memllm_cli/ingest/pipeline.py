@@ -6,6 +6,17 @@ last ingested version sentence by sentence: unchanged sentences keep their facts
 without running the model, new sentences go through it, and facts that only the
 vanished sentences stated are retracted (kept in history).
 
+The model runs outside any transaction: a document is read whole first, its
+sentences and the model's writes held in memory, and only then stored in one
+short write transaction. So other writers (``facts add``, an import) wait for
+that moment, not for the model, and a crash or a Ctrl-C before it leaves memory
+as it was. Writes are applied in sentence order, so name resolution sees what
+earlier sentences stored, as before; while reading, the grounding check counts
+names earlier sentences wrote as known (:meth:`Ingestor._known`).
+
+A sentence too long for the model is skipped with a warning naming the file and
+line; the run goes on.
+
 The model sees, for each focus sentence, the preceding sentences of the same
 document. That context grows sentence by sentence and, past its budget, restarts
 from the previous sentence: so consecutive prompts share a long prefix, and
@@ -14,14 +25,12 @@ llama.cpp's KV cache evaluates only the tokens that are new.
 
 from __future__ import annotations
 
-import codecs
 import hashlib
-import io
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import IO, Any
@@ -29,15 +38,21 @@ from typing import IO, Any
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.hashing import file_sha256
 from memllm_cli.ingest.dates import DocumentDates
-from memllm_cli.ingest.text import sentences
+from memllm_cli.ingest.reports import DocumentReport, Progress
+from memllm_cli.ingest.spool import ReadSpool, SentenceRead, Triples
+from memllm_cli.ingest.text import Counted, Sentence, invalid_utf8, is_binary, sentences
 from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
 from memllm_cli.runtime.loop import Session
+from memllm_cli.runtime.model import PromptTooLongError
 from memllm_cli.runtime.prompts import next_context
 from memllm_cli.store import Evidence, NameScope, Store
+from memllm_cli.store.text import norm
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.text")
-REPLACEMENT = "\ufffd"  # what the "replace" decode error handler puts for a bad sequence
+# Longer is no sentence (a minified line, a base64 blob) and would not fit a small model's
+# context (4096 tokens) beside its prompt: skipped without asking the model.
+MAX_SENTENCE_CHARS = 8000
 
 
 @dataclass
@@ -49,36 +64,6 @@ class Document:
     path: Path
     markdown: bool
     temporary: bool = False  # stdin's spool file, removed once read
-
-
-@dataclass
-class DocumentReport:
-    name: str
-    status: str  # ingested | unchanged | empty | skipped | dry-run
-    sentences: int = 0
-    reused: int = 0
-    facts: int = 0
-    added: int = 0
-    superseded: int = 0
-    retracted: int = 0
-    overruled: int = 0  # facts stated that the user had deleted or corrected: not stored
-    parse_failures: int = 0
-    dictated: int = 0  # writes copied from call syntax in the text, dropped
-    seconds: float = 0.0
-    message: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Progress:
-    """What a progress display needs, updated after every sentence."""
-
-    document: str = ""
-    fraction: float = 0.0  # of the current document, by characters read
-    sentences: int = 0
-    facts: int = 0
 
 
 def discover(
@@ -112,6 +97,12 @@ def discover(
             yield DocumentReport(raw, "skipped", message="no such file or folder")
 
 
+def discard(item: Document | DocumentReport) -> None:
+    """Let go of an input that will not be read: stdin's spool file is removed."""
+    if isinstance(item, Document) and item.temporary:
+        item.path.unlink(missing_ok=True)
+
+
 def _document(path: Path) -> Document:
     resolved = path.resolve()
     return Document(str(resolved), str(path), resolved, path.suffix.lower() in MARKDOWN_SUFFIXES)
@@ -126,51 +117,15 @@ def _spool_stdin(stream: IO[bytes]) -> Document:
     return Document("stdin", "stdin", Path(spool.name), markdown=True, temporary=True)
 
 
-def is_binary(path: Path) -> bool:
-    """A NUL byte in the first 8 KiB: not text we can read."""
-    with path.open("rb") as handle:
-        return b"\x00" in handle.read(8192)
-
-
-def invalid_utf8(path: Path) -> int:
-    """How many invalid UTF-8 sequences reading ``path`` with ``errors="replace"`` replaces.
-
-    Each one becomes one U+FFFD; a U+FFFD the file itself holds is its three bytes
-    EF BF BD, which always decode as one (EF is never a continuation byte), so the
-    difference of the two counts is the number of replacements.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    encoded = REPLACEMENT.encode()
-    decoded = present = 0
-    tail = b""
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            decoded += decoder.decode(block).count(REPLACEMENT)
-            window = tail + block
-            present += window.count(encoded)
-            tail = window[-(len(encoded) - 1) :]
-    decoded += decoder.decode(b"", final=True).count(REPLACEMENT)
-    return decoded - present
-
-
-class _Counted(io.TextIOWrapper):
-    """A text reader whose position in characters read is known, for progress."""
-
-    chars = 0
-
-    def __next__(self) -> str:
-        line = super().__next__()
-        self.chars += len(line)
-        return line
-
-
 @dataclass
 class Ingestor:
     """Runs write mode over documents into one store.
 
     ``session`` may be a function that opens one: it is called when the first sentence
     is read (its evidence names the model), so documents that are unchanged, empty or
-    unreadable never load the model.
+    unreadable never load the model. ``stop`` is asked before each sentence: once it
+    says yes, the document being read is dropped (nothing of it is stored) and its
+    report says "interrupted".
     """
 
     store: Store
@@ -179,7 +134,9 @@ class Ingestor:
     code: bool = False
     on_proposal: Callable[[dict[str, Any]], None] | None = None
     on_progress: Callable[[Progress], None] | None = None
+    stop: Callable[[], bool] | None = None
     progress: Progress = field(default_factory=Progress)
+    _written: set[str] = field(default_factory=set)  # norms of names this document wrote
 
     def ingest(self, doc: Document) -> DocumentReport:
         try:
@@ -205,19 +162,53 @@ class Ingestor:
             return report
         if self.dry_run:
             report.status = "dry-run"
-            self._read(doc, sha, report, previous=None, source_id=None)
-        else:
-            with self.store.batch("ingest", f"ingest {doc.name}"):
-                source_id = self.store.begin_document(doc.uri, sha)
-                kept = self._read(doc, sha, report, previous, source_id)
-                if previous is not None:
-                    report.retracted = len(self.store.retract_unstated(doc.uri, kept))
-        if report.sentences == 0 and report.status != "skipped":
+        with ReadSpool() as read:
+            self._read(doc, sha, report, previous, read)
+            if report.status == "interrupted":
+                report.message = "stopped before its end; nothing from it was stored"
+                return report
+            if not self.dry_run:
+                self._apply(doc, sha, read, report)
+        if report.sentences == 0 and report.status not in ("skipped", "unchanged"):
             report.status, report.message = "empty", "no text"
         if replaced := invalid_utf8(doc.path):
             report.message = f"invalid UTF-8: {replaced} byte sequence(s) replaced"
         report.seconds = time.perf_counter() - started
         return report
+
+    def _apply(self, doc: Document, sha: str, read: ReadSpool, report: DocumentReport) -> None:
+        """Store a document read whole: its sentences and facts, in one short transaction.
+
+        Sentence by sentence in order, as the model read them, so short names resolve
+        against what earlier sentences stored.
+        """
+        with self.store.batch("ingest", f"ingest {doc.name}"):
+            latest = self.store.ingested_version(doc.uri)  # another run may have stored it
+            if latest is not None and latest[1] == sha:
+                report.status, report.message = "unchanged", "ingested meanwhile by another run"
+                return
+            source_id = self.store.begin_document(doc.uri, sha)
+            scope = NameScope(keep=frozenset({self._session().me} if read.count else ()))
+            kept: set[int] = set()
+            for item in read:
+                sentence = item.sentence
+                digest = hashlib.sha256(sentence.text.encode()).hexdigest()
+                self.store.add_segment(
+                    source_id,
+                    item.position,
+                    digest,
+                    sentence.line_start,
+                    sentence.line_end,
+                    sentence.text,
+                )
+                scope.read(sentence.text)
+                evidence = self._evidence(doc, sha, sentence)
+                for subject, relation, obj in item.triples:
+                    self._store(
+                        subject, relation, obj, evidence, report, kept, scope, item.valid_from
+                    )
+            if latest is not None:
+                report.retracted = len(self.store.retract_unstated(doc.uri, kept))
 
     def _read(
         self,
@@ -225,64 +216,90 @@ class Ingestor:
         sha: str,
         report: DocumentReport,
         previous: tuple[int, str] | None,
-        source_id: int | None,
-    ) -> set[int]:
-        """Extract (or carry over) the facts of every sentence; return the fact ids stated."""
-        carried: dict[str, list[tuple[str, str, str]]] = {}
+        read: ReadSpool,
+    ) -> None:
+        """Extract (or carry over) the facts of every sentence into ``read``; store nothing.
+
+        A dry run proposes each sentence's facts as it goes.
+        """
+        carried: dict[str, Triples] = {}
         if previous is not None:
             for sentence, fact in self.store.stated_by(previous[0]):
                 carried.setdefault(sentence, []).append((fact.subject, fact.relation, fact.object))
-        kept: set[int] = set()
+        self._written = set()
         context: list[str] = []
-        scope: NameScope | None = None  # the names this document named; see store.resolution
+        scope: NameScope | None = None  # a dry run's names; see store.resolution
         dates = DocumentDates("" if doc.temporary else doc.path.name)  # facts' valid_from
         size = max(doc.path.stat().st_size, 1)
         self.progress.document = doc.name
         with doc.path.open("rb") as raw:
-            stream = _Counted(raw, encoding="utf-8", errors="replace", newline=None)
+            stream = Counted(raw, encoding="utf-8", errors="replace", newline=None)
             for position, sentence in enumerate(
                 sentences(stream, markdown=doc.markdown, code=self.code)
             ):
+                if self.stop is not None and self.stop():
+                    report.status = "interrupted"
+                    return
                 report.sentences += 1
+                if report.sentences == 1:  # evidence names the model: load it before storing
+                    self._session()
                 if sentence.heading:
                     dates.heading(sentence.heading, sentence.text)
-                digest = hashlib.sha256(sentence.text.encode()).hexdigest()
-                if source_id is not None:
-                    self.store.add_segment(
-                        source_id,
-                        position,
-                        digest,
-                        sentence.line_start,
-                        sentence.line_end,
-                        sentence.text,
-                    )
-                evidence = Evidence(
-                    origin="document",
-                    source_kind="document",
-                    uri=doc.uri,
-                    sha256=sha,
-                    sentence=sentence.text,
-                    line_start=sentence.line_start,
-                    line_end=sentence.line_end,
-                    extractor=self._session().model.name,
-                    protocol_version=PROTOCOL_VERSION,
-                )
-                if scope is None:  # the user's own entity is never resolved
-                    scope = NameScope(keep=frozenset({self._session().me}))
-                scope.read(sentence.text)
-                if sentence.text in carried:
-                    report.reused += 1
-                    triples = carried[sentence.text]
-                else:
-                    triples = self._extract(sentence.text, " ".join(context), report)
-                for subject, relation, obj in triples:
-                    self._store(subject, relation, obj, evidence, report, kept, scope, dates.date)
-                context = next_context(context, sentence.text)
+                triples = self._triples(doc, sentence, carried, context, report)
+                if triples is not None:
+                    if self.dry_run:
+                        if scope is None:  # the user's own entity is never resolved
+                            scope = NameScope(keep=frozenset({self._session().me}))
+                        scope.read(sentence.text)
+                        evidence = self._evidence(doc, sha, sentence)
+                        for subject, relation, obj in triples:
+                            self._store(subject, relation, obj, evidence, report, set(), scope)
+                    else:
+                        read.add(SentenceRead(position, sentence, triples, dates.date))
+                    self._written.update(norm(t[i]) for t in triples for i in (0, 2))
+                    context = next_context(context, sentence.text)
                 self.progress.sentences += 1
                 self.progress.fraction = min(stream.chars / size, 1.0)
                 if self.on_progress is not None:
                     self.on_progress(self.progress)
-        return kept
+
+    def _evidence(self, doc: Document, sha: str, sentence: Sentence) -> Evidence:
+        return Evidence(
+            origin="document",
+            source_kind="document",
+            uri=doc.uri,
+            sha256=sha,
+            sentence=sentence.text,
+            line_start=sentence.line_start,
+            line_end=sentence.line_end,
+            extractor=self._session().model.name,
+            protocol_version=PROTOCOL_VERSION,
+        )
+
+    def _triples(
+        self,
+        doc: Document,
+        sentence: Sentence,
+        carried: dict[str, Triples],
+        context: list[str],
+        report: DocumentReport,
+    ) -> Triples | None:
+        """The sentence's facts: carried over, or from the model; None when it was skipped."""
+        if sentence.text in carried:
+            report.reused += 1
+            return carried[sentence.text]
+        where = f"{doc.name}:{sentence.line_start}"
+        if len(sentence.text) > MAX_SENTENCE_CHARS:
+            report.warnings.append(
+                f"{where}: a sentence of {len(sentence.text)} characters is too long "
+                "for the model; skipped"
+            )
+            return None
+        try:
+            return self._extract(sentence.text, " ".join(context), report)
+        except PromptTooLongError as exc:
+            report.warnings.append(f"{where}: {exc}; sentence skipped")
+            return None
 
     def _session(self) -> Session:
         """The session, opened now if it was given as a function."""
@@ -296,12 +313,22 @@ class Ingestor:
         session = self._session()
         before = session.dictated
         try:
-            return [(t.subject, t.relation, t.object) for t in session.extract(sentence, context)]
+            triples = session.extract(sentence, context, known=self._known)
+            return [(t.subject, t.relation, t.object) for t in triples]
         except ProtocolError:
             report.parse_failures += 1
             return []
         finally:
             report.dictated += session.dictated - before
+
+    def _known(self, name: str) -> list[int]:
+        """Entities memory knows by ``name``; [-1] for a name an earlier sentence wrote.
+
+        Those writes are not stored yet (see the module's docstring), but a later
+        sentence may name what they named, as when each sentence was stored at once.
+        """
+        found = self.store.entity_ids(name)
+        return found or ([-1] if norm(name) in self._written else [])
 
     def _store(
         self,

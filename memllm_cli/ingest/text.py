@@ -9,13 +9,17 @@ and raw HTML are skipped unless asked for. Sentences come from sentencex.
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 CHUNK_CHARS = 256 * 1024
 FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+REPLACEMENT = "\ufffd"  # what the "replace" decode error handler puts for a bad sequence
 
 
 @dataclass(frozen=True)
@@ -176,3 +180,41 @@ def sentences(
         )
         for block in blocks:
             yield from split_sentences(block, language)
+
+
+def is_binary(path: Path) -> bool:
+    """A NUL byte in the first 8 KiB: not text we can read."""
+    with path.open("rb") as handle:
+        return b"\x00" in handle.read(8192)
+
+
+def invalid_utf8(path: Path) -> int:
+    """How many invalid UTF-8 sequences reading ``path`` with ``errors="replace"`` replaces.
+
+    Each one becomes one U+FFFD; a U+FFFD the file itself holds is its three bytes
+    EF BF BD, which always decode as one (EF is never a continuation byte), so the
+    difference of the two counts is the number of replacements.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    encoded = REPLACEMENT.encode()
+    decoded = present = 0
+    tail = b""
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            decoded += decoder.decode(block).count(REPLACEMENT)
+            window = tail + block
+            present += window.count(encoded)
+            tail = window[-(len(encoded) - 1) :]
+    decoded += decoder.decode(b"", final=True).count(REPLACEMENT)
+    return decoded - present
+
+
+class Counted(io.TextIOWrapper):
+    """A text reader whose position in characters read is known, for progress."""
+
+    chars = 0
+
+    def __next__(self) -> str:
+        line = super().__next__()
+        self.chars += len(line)
+        return line

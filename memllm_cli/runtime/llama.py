@@ -24,7 +24,12 @@ from typing import Any
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
-from memllm_cli.runtime.model import Generation, StopScanner, template_pieces
+from memllm_cli.runtime.model import (
+    Generation,
+    PromptTooLongError,
+    StopScanner,
+    template_pieces,
+)
 
 CONTEXT_TOKENS = 4096  # the context the model is loaded with: prompt and answer together
 
@@ -137,7 +142,7 @@ class LlamaModel:
         np, lib = self._np, self._lib
         tokens = self.tokenize(prompt)
         if len(tokens) + max_tokens > self.llm.n_ctx():
-            raise MemllmError(
+            raise PromptTooLongError(
                 f"the prompt ({len(tokens)} tokens) does not fit the model's context "
                 f"({self.llm.n_ctx()} tokens)"
             )

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from memllm_cli.errors import MemllmError
+
 # The chat template's control tokens (ChatML). Prompts (runtime/prompts.py) put them
 # in and keep them out of every untrusted text, so a backend that tokenises only these
 # as control tokens never turns a note's "<|im_end|>" or "<file_sep>" into one.
@@ -26,6 +28,10 @@ _TEMPLATE = re.compile("(" + "|".join(re.escape(t) for t in TEMPLATE_TOKENS) + "
 def template_pieces(prompt: str) -> list[tuple[str, bool]]:
     """``prompt`` cut into (text, is a template token) pieces, in order, none empty."""
     return [(p, p in TEMPLATE_TOKENS) for p in _TEMPLATE.split(prompt) if p]
+
+
+class PromptTooLongError(MemllmError):
+    """A prompt that does not fit the model's context: the caller may skip that input and go on."""
 
 
 @dataclass

@@ -18,6 +18,10 @@ Row = sqlite.Row
 DatabaseError = sqlite.DatabaseError
 IntegrityError = sqlite.IntegrityError
 OperationalError = sqlite.OperationalError
+# How long a write waits for another writer (an ingest storing a document, an import)
+# before it fails. Writers hold the lock only to store, never while a model runs, so a
+# wait this long means something is wrong; reads never wait (WAL).
+BUSY_TIMEOUT_MS = 60_000
 
 
 def connect(path: Path | str) -> Connection:
@@ -40,7 +44,7 @@ def connect(path: Path | str) -> Connection:
         conn.enable_load_extension(True)
         conn.load_extension(_vec_extension())
         conn.enable_load_extension(False)
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         if str(path) != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")

@@ -124,17 +124,27 @@ class Vectors:
             )
             if not rows and not labels:
                 return done
+            # The embedding model runs before the write lock is taken: other writers never
+            # wait for it. A name changed or removed meanwhile is left for the next round.
+            vectors = self.embed(embedder, [r[1] for r in rows or labels])
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                vectors = self.embed(embedder, [r[1] for r in rows or labels])
                 if rows:
+                    still = set(
+                        self._conn.execute(
+                            "SELECT id, name FROM names WHERE embedded = 0 "
+                            "AND id IN (SELECT value FROM json_each(?))",
+                            (json.dumps([r[0] for r in rows]),),
+                        ).fetchall()
+                    )
+                    fresh = [(r[0], v) for r, v in zip(rows, vectors, strict=True) if r in still]
                     self._conn.executemany(
                         "INSERT OR REPLACE INTO name_vectors (rowid, embedding) "
                         "VALUES (?, vec_quantize_binary(?))",
-                        [(r[0], v) for r, v in zip(rows, vectors, strict=True)],
+                        fresh,
                     )
                     self._conn.executemany(
-                        "UPDATE names SET embedded = 1 WHERE id = ?", [(r[0],) for r in rows]
+                        "UPDATE names SET embedded = 1 WHERE id = ?", [(f[0],) for f in fresh]
                     )
                 else:
                     self._conn.executemany(

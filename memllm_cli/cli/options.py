@@ -28,7 +28,9 @@ ShowMemory = Annotated[
     bool, typer.Option("--show-memory", help="Print every memory read and write to stderr.")
 ]
 Me = Annotated[str, typer.Option("--me", envvar="MEMLLM_ME", help="Your own name in memory.")]
-MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Longest answer, in tokens.")]
+MaxTokens = Annotated[
+    int, typer.Option("--max-tokens", min=1, max=1 << 20, help="Longest answer, in tokens.")
+]
 
 
 def open_session(

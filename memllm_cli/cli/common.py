@@ -96,7 +96,7 @@ def open_store(ctx: typer.Context) -> Store:
         if path is None:
             path = config.default_db_path()
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the memory folder {path.parent}: {exc}") from exc
         app_state.store = Store.open(path)

@@ -53,7 +53,13 @@ def ingest(
 
     Example: memllm ingest notes.md --dry-run > proposed.jsonl
     """
-    from memllm_cli.ingest.pipeline import DEFAULT_INCLUDE, DocumentReport, Ingestor, discover
+    from memllm_cli.ingest.pipeline import (
+        DEFAULT_INCLUDE,
+        DocumentReport,
+        Ingestor,
+        discover,
+        remove_spools,
+    )
 
     store = open_store(ctx)
     found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or ()))
@@ -89,6 +95,7 @@ def ingest(
                 show(None)
     finally:
         stop.restore()
+        remove_spools(found)
     # The rate counts reading, not loading the model (when a first sentence needed it).
     elapsed = time.perf_counter() - started - sum(load_seconds)
     if json_:

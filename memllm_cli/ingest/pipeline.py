@@ -118,10 +118,21 @@ def _document(path: Path) -> Document:
 def _spool_stdin(stream: IO[bytes]) -> Document:
     """Copy stdin to a temporary file: it is hashed first and read again as text."""
     spool = tempfile.NamedTemporaryFile(prefix="memllm-stdin-", delete=False)  # noqa: SIM115
-    with spool:
-        while block := stream.read(1 << 20):
-            spool.write(block)
+    try:
+        with spool:
+            while block := stream.read(1 << 20):
+                spool.write(block)
+    except BaseException:  # Ctrl-C or SIGTERM while reading: leave nothing in /tmp
+        Path(spool.name).unlink(missing_ok=True)
+        raise
     return Document("stdin", "stdin", Path(spool.name), markdown=True, temporary=True)
+
+
+def remove_spools(found: Sequence[Document | DocumentReport]) -> None:
+    """Delete the spool files of documents a stopped or failed run did not reach."""
+    for item in found:
+        if isinstance(item, Document) and item.temporary:
+            item.path.unlink(missing_ok=True)
 
 
 def is_binary(path: Path) -> bool:

@@ -67,8 +67,8 @@ class MemllmGroup(TyperGroup):
 
 
 def one_line(text: str) -> str:
-    """``text`` on one line, cut to a readable length."""
-    text = " ".join(text.split())
+    """``text`` on one line, cut to a readable length, without control characters."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
     return text if len(text) <= LONGEST_ERROR else text[: LONGEST_ERROR - 3] + "..."
 
 

@@ -56,9 +56,7 @@ def root(
     ctx: typer.Context,
     db: Annotated[
         Path | None,
-        typer.Option(
-            "--db", help="The memory file (default: MEMLLM_HOME/memory.db).", dir_okay=False
-        ),
+        typer.Option("--db", help="The memory file (default: MEMLLM_HOME/memory.db)."),
     ] = None,
     version: Annotated[
         bool | None,

@@ -98,12 +98,12 @@ def test_bm25_ranks_rare_words_and_short_lines_first():
 # -- the notes-dev format -----------------------------------------------------------------------
 
 JOURNAL = "# Journal\n\nMy brother Owen lives in Glasgow.\nFarah is an architect.\n"
-WORK = "I work at Halyard Systems.\nWeekly planning happens on Tuesdays.\n"
+WORK = "I work at Halyard Systems.\nWeekly planning happens in the Avon room.\n"
 QUESTIONS = [
     {"file": "journal.md", "q": "Where does Owen live?", "a": ["Glasgow"]},
     {"file": "journal.md", "q": "What is Farah's job?", "a": ["architect"]},
     {"file": "work.txt", "q": "Where do I work?", "a": ["Halyard Systems", "Halyard"]},
-    {"file": "work.txt", "q": "When is planning?", "a": ["Tuesdays"]},
+    {"file": "work.txt", "q": "Where is planning?", "a": ["Avon room"]},
 ]
 
 
@@ -133,7 +133,7 @@ def test_a_folder_of_notes_and_its_questions(notes_dev, tmp_path):
     ]
     assert [(i.file, i.question, i.answers) for i in found.items][2:] == [
         ("work.txt", "Where do I work?", ("Halyard Systems", "Halyard")),
-        ("work.txt", "When is planning?", ("Tuesdays",)),
+        ("work.txt", "Where is planning?", ("Avon room",)),
     ]
     assert found.files[0].sentences() == [
         "Journal",
@@ -177,7 +177,7 @@ READS = {
     "Where does Owen live?": "Owen>>residence>>",
     "Where do I work?": "me>>employer>>",
     "What is Farah's job?": "Farah Qureshi>>field of work>>",  # nothing stored: rolled back
-    "When is planning?": "me>>employer>>",  # the wrong fact: a wrong answer
+    "Where is planning?": "me>>employer>>",  # the wrong fact, of the right shape: wrong
 }
 
 
@@ -262,8 +262,8 @@ def test_eval_notes_folder_runs_memllm_and_every_baseline(cli, monkeypatch, note
     assert wrong == [
         {
             "file": "work.txt",
-            "q": "When is planning?",
-            "accepted": ["Tuesdays"],
+            "q": "Where is planning?",
+            "accepted": ["Avon room"],
             "answer": "Halyard Systems.",
             "verdict": "wrong",
             "seconds": wrong[0]["seconds"],

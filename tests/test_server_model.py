@@ -2,11 +2,12 @@
 
 import json
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from memllm_cli.errors import MemllmError
+from memllm_cli.errors import InvalidInputError, MemllmError
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.server import ServerModel
 
@@ -63,3 +64,44 @@ def test_server_ignoring_the_grammar_cannot_inject(store, server):
 def test_unreachable_server_is_a_clear_error(store):
     with pytest.raises(MemllmError, match="did not answer"):
         Session(store, ServerModel("http://127.0.0.1:9", timeout=2)).ask("q")
+
+
+@pytest.mark.parametrize(
+    "url", ["notaurl", "file:///etc/passwd", "ftp://host/x", "http://", "http:///v1", "http://[::1"]
+)
+def test_only_http_urls_with_a_host_are_accepted(url):
+    with pytest.raises(InvalidInputError, match="http:// or https://"):
+        ServerModel(url)
+
+
+@pytest.fixture
+def dead_proxy(monkeypatch):
+    """Every proxy variable points at a port where nothing listens."""
+    monkeypatch.setattr(urllib.request, "_opener", None)  # urlopen's cached opener
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+
+
+def test_the_model_server_is_reached_directly_not_through_a_proxy(store, server, dead_proxy):
+    url, replies, requests = server
+    replies.append("I do not know.")
+    answer = Session(store, ServerModel(url)).ask("Who?")
+    assert answer.text == "I do not know." and len(requests) == 1
+
+
+def test_the_proxy_is_used_only_when_asked(store, server, dead_proxy, monkeypatch):
+    url, replies, requests = server
+    monkeypatch.setenv("MEMLLM_MODEL_PROXY", "1")
+    replies.append("I do not know.")
+    with pytest.raises(MemllmError, match="did not answer"):
+        Session(store, ServerModel(url, timeout=2)).ask("Who?")
+    assert requests == []
+
+
+def test_a_completion_that_is_not_text_is_a_clear_error(store, server):
+    url, replies, _ = server
+    replies.append(["not", "an", "object"])
+    with pytest.raises(MemllmError, match="sent no completion"):
+        Session(store, ServerModel(url)).ask("Who?")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -18,7 +20,10 @@ app = typer.Typer(
         "A private, offline knowledge assistant: your facts in one local memory, "
         "read and written by a small language model (MemLLM)."
     ),
-    epilog="The memory is MEMLLM_HOME/memory.db (or --db). Nothing leaves this machine.",
+    epilog=(
+        "The memory is MEMLLM_HOME/memory.db (or --db), readable by you alone. Nothing leaves "
+        "this machine. An unexpected error prints one line; MEMLLM_DEBUG=1 shows its traceback."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -51,9 +56,7 @@ def root(
     ctx: typer.Context,
     db: Annotated[
         Path | None,
-        typer.Option(
-            "--db", help="The memory file (default: MEMLLM_HOME/memory.db).", dir_okay=False
-        ),
+        typer.Option("--db", help="The memory file (default: MEMLLM_HOME/memory.db)."),
     ] = None,
     version: Annotated[
         bool | None,
@@ -63,5 +66,11 @@ def root(
     state(ctx).db = db
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM exits like Ctrl-C aborts: open transactions roll back, temporary files go."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="memllm")

@@ -12,23 +12,40 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
-from memllm_cli.errors import InvalidInputError, MemllmError, StoreError
+from memllm_cli.errors import InvalidInputError, StoreError, explain
 
 if TYPE_CHECKING:
     from memllm_cli.embed import Embedder
     from memllm_cli.store import Store
 
 
+DEBUG_ENV = "MEMLLM_DEBUG"
+MAX_INT = 2**63 - 1  # the largest id or count SQLite holds: a larger one is a usage error
+LONGEST_ERROR = 400  # characters: a message quoting a huge input value stays one short line
+
+
 class MemllmGroup(TyperGroup):
-    """Turns domain errors into one line on stderr and exit 1, anywhere below this group."""
+    """Turns errors into one line on stderr and exit 1 (2 for usage), anywhere below this group.
+
+    Domain errors and the errors bad input or a damaged file cause (see
+    :func:`memllm_cli.errors.explain`) say what went wrong. Anything else is a bug: one
+    line names it, and ``MEMLLM_DEBUG=1`` lets its traceback through instead.
+    """
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except MemllmError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            ctx.exit(1)
+        except TyperException as exc:
+            # A usage error below the root (bad option or argument): one line, exit 2.
+            if exc.exit_code != 2 or type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            where = getattr(getattr(exc, "ctx", None), "command_path", None) or "memllm"
+            sys.stderr.write(f"error: {one_line(exc.format_message())} (see {where} -h)\n")
+            ctx.exit(2)
+        except (typer.Exit, typer.Abort):
+            raise
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, as Unix tools do.
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout for the exit
@@ -36,6 +53,23 @@ class MemllmGroup(TyperGroup):
         except KeyboardInterrupt:
             sys.stderr.write("interrupted\n")
             ctx.exit(130)
+        except Exception as exc:
+            text = explain(exc)
+            if text is None:
+                if os.environ.get(DEBUG_ENV):
+                    raise
+                text = (
+                    f"unexpected {type(exc).__name__}: {exc} (a bug in memllm; "
+                    f"{DEBUG_ENV}=1 shows the traceback)"
+                )
+            sys.stderr.write(f"error: {one_line(text)}\n")
+            ctx.exit(1)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, cut to a readable length, without control characters."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
+    return text if len(text) <= LONGEST_ERROR else text[: LONGEST_ERROR - 3] + "..."
 
 
 @dataclass
@@ -62,7 +96,7 @@ def open_store(ctx: typer.Context) -> Store:
         if path is None:
             path = config.default_db_path()
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the memory folder {path.parent}: {exc}") from exc
         app_state.store = Store.open(path)

@@ -123,7 +123,10 @@ def chat(
     me: Me = "me",
     max_tokens: MaxTokens = 256,
     history_chars: Annotated[
-        int, typer.Option("--history", help="Characters of earlier turns kept in context.")
+        int,
+        typer.Option(
+            "--history", min=0, max=1 << 30, help="Characters of earlier turns kept in context."
+        ),
     ] = 2000,
 ) -> None:
     """Talk with your memory: questions read it, statements write to it (undoable).

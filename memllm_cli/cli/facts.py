@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from memllm_cli.cli.common import embedder, open_input, open_store
+from memllm_cli.cli.common import MAX_INT, embedder, open_input, open_store
 from memllm_cli.cli.output import CsvFlag, JsonFlag, emit, listing, message, render, report_import
 
 if TYPE_CHECKING:
@@ -95,7 +95,9 @@ def list_(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Facts valid at this date or time.")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="At most this many.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=0, max=MAX_INT, help="At most this many.")
+    ] = None,
     *,
     fmt: str,
 ) -> None:
@@ -126,7 +128,9 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    fact_id: Annotated[int, typer.Argument(metavar="ID", help="The fact's id.")],
+    fact_id: Annotated[
+        int, typer.Argument(metavar="ID", min=1, max=MAX_INT, help="The fact's id.")
+    ],
     json_: JsonFlag = False,
 ) -> None:
     """Show one fact: its evidence (source and sentence), its versions and its operations.
@@ -174,7 +178,9 @@ def show(
 @app.command("edit")
 def edit(
     ctx: typer.Context,
-    fact_id: Annotated[int, typer.Argument(metavar="ID", help="The fact to correct.")],
+    fact_id: Annotated[
+        int, typer.Argument(metavar="ID", min=1, max=MAX_INT, help="The fact to correct.")
+    ],
     subject: Annotated[str | None, typer.Option("--subject", help="New subject.")] = None,
     relation: Annotated[str | None, typer.Option("--relation", help="New relation.")] = None,
     obj: Annotated[str | None, typer.Option("--object", help="New object.")] = None,
@@ -195,7 +201,9 @@ def edit(
 @app.command("rm")
 def rm(
     ctx: typer.Context,
-    fact_ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Facts to delete.")],
+    fact_ids: Annotated[
+        list[int], typer.Argument(metavar="ID...", min=1, max=MAX_INT, help="Facts to delete.")
+    ],
 ) -> None:
     """Delete facts. They stay in history (facts list --all) and undo brings them back.
 
@@ -253,7 +261,9 @@ def query(
 def search(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="Words to look for.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many facts.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_INT, help="At most this many facts.")
+    ] = 20,
     keyword: Annotated[
         bool, typer.Option("--keyword", help="Keyword (FTS5) only: skip the embedding model.")
     ] = False,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from memllm_cli.cli.common import open_store
+from memllm_cli.cli.common import MAX_INT, open_store
 from memllm_cli.cli.output import JsonFlag, listing, message, render
 
 COLUMNS = [
@@ -24,10 +24,15 @@ COLUMNS = [
 def history(
     ctx: typer.Context,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", help="At most this many ops (0: all).")
+        int,
+        typer.Option("--limit", "-n", min=0, max=MAX_INT, help="At most this many ops (0: all)."),
     ] = 50,
-    batch: Annotated[int | None, typer.Option("--batch", "-b", help="Only this batch.")] = None,
-    fact: Annotated[int | None, typer.Option("--fact", help="Only ops on this fact.")] = None,
+    batch: Annotated[
+        int | None, typer.Option("--batch", "-b", min=1, max=MAX_INT, help="Only this batch.")
+    ] = None,
+    fact: Annotated[
+        int | None, typer.Option("--fact", min=1, max=MAX_INT, help="Only ops on this fact.")
+    ] = None,
     *,
     fmt: str,
 ) -> None:
@@ -43,9 +48,11 @@ def history(
 
 def undo(
     ctx: typer.Context,
-    op: Annotated[int | None, typer.Argument(metavar="[OP]", help="Undo this one op.")] = None,
+    op: Annotated[
+        int | None, typer.Argument(metavar="[OP]", min=1, max=MAX_INT, help="Undo this one op.")
+    ] = None,
     batch: Annotated[
-        int | None, typer.Option("--batch", "-b", help="Undo this whole batch.")
+        int | None, typer.Option("--batch", "-b", min=1, max=MAX_INT, help="Undo this whole batch.")
     ] = None,
     json_: JsonFlag = False,
 ) -> None:

@@ -59,8 +59,8 @@ def ingest(
         DEFAULT_INCLUDE,
         DocumentReport,
         Ingestor,
-        discard,
         discover,
+        remove_spools,
     )
 
     store = open_store(ctx)
@@ -91,14 +91,14 @@ def ingest(
             ingestor.on_progress = show
             for item in found:
                 if stop.requested:
-                    discard(item)
-                    continue
+                    continue  # a spool file left unread goes in the finally below
                 report = item if isinstance(item, DocumentReport) else ingestor.ingest(item)
                 reports.append(report)
                 _say(report)
                 show(None)
     finally:
         stop.restore()
+        remove_spools(found)
     # The rate counts reading, not loading the model (when a first sentence needed it).
     elapsed = time.perf_counter() - started - sum(load_seconds)
     if json_:

@@ -17,9 +17,27 @@ ModelPath = Annotated[
     str | None,
     typer.Option("--model", "-m", help="A GGUF file to use instead of the default model."),
 ]
+
+
+def _checked_url(url: str | None) -> str | None:
+    """A bad ``--model-url`` fails before the memory opens or a document is read."""
+    if url is None:
+        return None
+    from memllm_cli.runtime.server import check_url
+
+    return check_url(url)
+
+
 ModelUrl = Annotated[
     str | None,
-    typer.Option("--model-url", help="An OpenAI-compatible server (llama-server, Ollama, vLLM)."),
+    typer.Option(
+        "--model-url",
+        callback=_checked_url,
+        help=(
+            "An OpenAI-compatible server (llama-server, Ollama, vLLM): an http(s) URL, "
+            "reached directly (MEMLLM_MODEL_PROXY=1 lets HTTP_PROXY apply)."
+        ),
+    ),
 ]
 ModelName = Annotated[
     str | None, typer.Option("--model-name", help="The model name to send to --model-url.")
@@ -28,7 +46,9 @@ ShowMemory = Annotated[
     bool, typer.Option("--show-memory", help="Print every memory read and write to stderr.")
 ]
 Me = Annotated[str, typer.Option("--me", envvar="MEMLLM_ME", help="Your own name in memory.")]
-MaxTokens = Annotated[int, typer.Option("--max-tokens", help="Longest answer, in tokens.")]
+MaxTokens = Annotated[
+    int, typer.Option("--max-tokens", min=1, max=1 << 20, help="Longest answer, in tokens.")
+]
 
 
 def open_session(

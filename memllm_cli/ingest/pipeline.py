@@ -97,12 +97,6 @@ def discover(
             yield DocumentReport(raw, "skipped", message="no such file or folder")
 
 
-def discard(item: Document | DocumentReport) -> None:
-    """Let go of an input that will not be read: stdin's spool file is removed."""
-    if isinstance(item, Document) and item.temporary:
-        item.path.unlink(missing_ok=True)
-
-
 def _document(path: Path) -> Document:
     resolved = path.resolve()
     return Document(str(resolved), str(path), resolved, path.suffix.lower() in MARKDOWN_SUFFIXES)
@@ -111,10 +105,21 @@ def _document(path: Path) -> Document:
 def _spool_stdin(stream: IO[bytes]) -> Document:
     """Copy stdin to a temporary file: it is hashed first and read again as text."""
     spool = tempfile.NamedTemporaryFile(prefix="memllm-stdin-", delete=False)  # noqa: SIM115
-    with spool:
-        while block := stream.read(1 << 20):
-            spool.write(block)
+    try:
+        with spool:
+            while block := stream.read(1 << 20):
+                spool.write(block)
+    except BaseException:  # Ctrl-C or SIGTERM while reading: leave nothing in /tmp
+        Path(spool.name).unlink(missing_ok=True)
+        raise
     return Document("stdin", "stdin", Path(spool.name), markdown=True, temporary=True)
+
+
+def remove_spools(found: Sequence[Document | DocumentReport]) -> None:
+    """Delete the spool files of documents a stopped or failed run did not reach."""
+    for item in found:
+        if isinstance(item, Document) and item.temporary:
+            item.path.unlink(missing_ok=True)
 
 
 @dataclass

@@ -7,6 +7,7 @@ memory uses ``pysqlite3`` (pysqlite3-binary ships its own SQLite with FTS5 and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pysqlite3.dbapi2 as sqlite
@@ -27,8 +28,10 @@ BUSY_TIMEOUT_MS = 60_000
 def connect(path: Path | str) -> Connection:
     """Open (creating if needed) a memory file, with sqlite-vec loaded, WAL on, FKs enforced.
 
-    Raises :class:`StoreError` with one readable line for the usual failures: a
-    folder that is missing or read-only, or a file that is not a database.
+    A new file is readable by its owner alone (SQLite gives its -wal and -shm files
+    the same mode). Raises :class:`StoreError` with one readable line for the usual
+    failures: a folder that is missing or read-only, a file that is not a database,
+    or an empty file (which SQLite would silently adopt as a new memory).
     """
     path = Path(path)
     if str(path) != ":memory:":
@@ -36,6 +39,9 @@ def connect(path: Path | str) -> Connection:
             raise StoreError(f"cannot open memory {path}: folder {path.parent} does not exist")
         if path.is_dir():
             raise StoreError(f"cannot open memory {path}: it is a folder")
+        if path.exists() and not path.is_file():
+            raise StoreError(f"cannot open memory {path}: it is not a regular file")
+        _create_private(path)
     try:
         conn = sqlite.connect(str(path), isolation_level=None, check_same_thread=False)
     except sqlite.Error as exc:
@@ -57,6 +63,22 @@ def connect(path: Path | str) -> Connection:
         conn.close()
         raise StoreError(f"cannot open memory {path}: {describe(exc)}") from exc
     return conn
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` with mode 0600 whatever the umask; refuse an existing empty file."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.is_file() and path.stat().st_size == 0:
+            raise StoreError(
+                f"cannot open memory {path}: the file is empty, not a memllm database "
+                "(remove it to start a new memory there)"
+            ) from None
+        return
+    except OSError:
+        return  # SQLite reports why it cannot create the file, in its own words
+    os.close(fd)
 
 
 def _vec_extension() -> str:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from memllm_cli.store import db
 from memllm_cli.store.store import Store
 
 
@@ -40,87 +42,115 @@ def _warning_if(check: str, count: int, detail: str, examples: list[str] | None 
 
 
 def check(store: Store, embedder_id: str | None = None) -> list[Finding]:
-    """Run every check. ``embedder_id`` is the configured model, compared without loading it."""
+    """Run every check. ``embedder_id`` is the configured model, compared without loading it.
+
+    A damaged file can fail a check's own query: that check is then an error finding
+    saying so, and the other checks still run (doctor is what a user reaches for then).
+    """
+    checks: list[tuple[str, Callable[[], Finding]]] = [
+        ("integrity", lambda: _integrity(store)),
+        ("foreign keys", lambda: _foreign_keys(store)),
+        ("embedding model", lambda: _embedding_model(store, embedder_id)),
+        ("orphan entities", lambda: _orphans(store)),
+        ("facts without evidence", lambda: _unsourced(store)),
+        ("duplicate entities", lambda: _duplicates(store)),
+        ("one-valued conflicts", lambda: _conflicts(store)),
+        ("pending vectors", lambda: _pending(store)),
+    ]
     findings = []
+    for name, run in checks:
+        try:
+            findings.append(run())
+        except db.DatabaseError as exc:
+            findings.append(Finding(name, "error", 1, f"could not check: {db.describe(exc)}"))
+    return findings
+
+
+def _integrity(store: Store) -> Finding:
     problems = store.integrity_check()
     ok = problems == ["ok"]
-    findings.append(
-        Finding(
-            "integrity",
-            "ok" if ok else "error",
-            0 if ok else len(problems),
-            "SQLite integrity check",
-            [] if ok else problems[:5],
-        )
+    # SQLite may pack many problems into one row, a line each.
+    problems = [line for row in problems for line in row.splitlines() if line.strip()]
+    return Finding(
+        "integrity",
+        "ok" if ok else "error",
+        0 if ok else len(problems),
+        "SQLite integrity check" + ("" if ok else " (restore from a facts export)"),
+        [] if ok else problems[:5],
     )
+
+
+def _foreign_keys(store: Store) -> Finding:
     broken = store.foreign_key_check()
-    findings.append(
-        Finding(
-            "foreign keys",
-            "error" if broken else "ok",
-            len(broken),
-            "rows that point at missing rows",
-            [str(tuple(r)) for r in broken[:5]],
-        )
+    return Finding(
+        "foreign keys",
+        "error" if broken else "ok",
+        len(broken),
+        "rows that point at missing rows",
+        [str(tuple(r)) for r in broken[:5]],
     )
+
+
+def _embedding_model(store: Store, embedder_id: str | None) -> Finding:
     model = store.vectors.meta("embedding_model")
     if model is None:
-        findings.append(Finding("embedding model", "info", 0, "no vectors yet"))
-    elif embedder_id is not None and model != embedder_id:
-        findings.append(
-            Finding(
-                "embedding model",
-                "error",
-                1,
-                f"vectors come from {model}, memllm uses {embedder_id}: run doctor --reembed",
-            )
+        return Finding("embedding model", "info", 0, "no vectors yet")
+    if embedder_id is not None and model != embedder_id:
+        return Finding(
+            "embedding model",
+            "error",
+            1,
+            f"vectors come from {model}, memllm uses {embedder_id}: run doctor --reembed",
         )
-    else:
-        findings.append(Finding("embedding model", "ok", 0, model))
+    return Finding("embedding model", "ok", 0, model)
+
+
+def _orphans(store: Store) -> Finding:
     orphans = store.names.orphans()
-    findings.append(
-        _warning_if(
-            "orphan entities",
-            len(orphans),
-            "entities no fact mentions (doctor --fix removes them)",
-            [f"{r[0]}: {r[1]}" for r in orphans[:5]],
-        )
+    return _warning_if(
+        "orphan entities",
+        len(orphans),
+        "entities no fact mentions (doctor --fix removes them)",
+        [f"{r[0]}: {r[1]}" for r in orphans[:5]],
     )
+
+
+def _unsourced(store: Store) -> Finding:
     unsourced = store.documents.count_unsourced()
-    findings.append(
-        _warning_if("facts without evidence", unsourced, "facts with no provenance row")
-    )
+    return _warning_if("facts without evidence", unsourced, "facts with no provenance row")
+
+
+def _duplicates(store: Store) -> Finding:
     groups: dict[str, list[str]] = defaultdict(list)
     for name in store.names.all_names():
         groups[_loose(name)].append(name)
     dupes = [names for key, names in groups.items() if key and len(names) > 1]
-    findings.append(
-        _warning_if(
-            "duplicate entities",
-            len(dupes),
-            "names that differ only in case, accents or punctuation (add an alias, or edit)",
-            [" | ".join(names) for names in dupes[:5]],
-        )
+    return _warning_if(
+        "duplicate entities",
+        len(dupes),
+        "names that differ only in case, accents or punctuation (add an alias, or edit)",
+        [" | ".join(names) for names in dupes[:5]],
     )
+
+
+def _conflicts(store: Store) -> Finding:
     conflicts = store.relation_table.one_valued_conflicts()
-    findings.append(
-        _warning_if(
-            "one-valued conflicts",
-            len(conflicts),
-            "one-valued relations with several current objects",
-            [f"{r[0]} >> {r[1]}: {r[2]}" for r in conflicts[:5]],
-        )
+    return _warning_if(
+        "one-valued conflicts",
+        len(conflicts),
+        "one-valued relations with several current objects",
+        [f"{r[0]} >> {r[1]}: {r[2]}" for r in conflicts[:5]],
     )
+
+
+def _pending(store: Store) -> Finding:
     pending = store.vectors.pending()
-    findings.append(
-        Finding(
-            "pending vectors",
-            "info" if pending else "ok",
-            pending,
-            "names not embedded yet (the next fuzzy read or search embeds them)",
-        )
+    return Finding(
+        "pending vectors",
+        "info" if pending else "ok",
+        pending,
+        "names not embedded yet (the next fuzzy read or search embeds them)",
     )
-    return findings
 
 
 def fix(store: Store) -> int:

@@ -8,12 +8,25 @@ from datetime import UTC, datetime
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.protocol import neutralise_name
 
+MAX_NAME_CHARS = 1000  # a name goes into prompts and grammars: a page of text is not a name
+
 
 def clean(name: str, what: str) -> str:
-    """A name fit to store: markers neutralised, whitespace collapsed, never empty."""
+    """A name fit to store: markers neutralised, whitespace collapsed, never empty.
+
+    Control characters (NUL, escapes) and text that was not UTF-8 are refused: they
+    would reach terminals, prompts and the grammars of prompted mode.
+    """
     cleaned = neutralise_name(name)
     if not cleaned:
         raise InvalidInputError(f"{what} is empty")
+    if len(cleaned) > MAX_NAME_CHARS:
+        raise InvalidInputError(
+            f"{what} is too long ({len(cleaned)} characters; at most {MAX_NAME_CHARS})"
+        )
+    bad = next((c for c in cleaned if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if bad is not None:
+        raise InvalidInputError(f"{what} contains the character U+{ord(bad):04X}, not text")
     return cleaned
 
 

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 
 from memllm_cli.errors import InvalidInputError, MemllmError
 from memllm_cli.store.models import Evidence, FactFilter
+from memllm_cli.store.records import check_record, is_utf8
 from memllm_cli.store.store import Store
 from memllm_cli.store.text import parse_time
 
@@ -44,6 +45,7 @@ FIELDS = (
 )
 REQUIRED = ("subject", "relation", "object")
 JSON_CELLS = ("superseded_by", "evidence")
+CSV_CELL_LIMIT = 1 << 26  # characters: evidence cells of much-stated facts outgrow csv's 128 KiB
 
 
 SETTINGS_FIELDS = {
@@ -128,21 +130,41 @@ def read_records(text: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str,
         for number, line in enumerate(text, start=1):
             if not line.strip():
                 continue
+            if not is_utf8(line):
+                yield number, "not UTF-8 text"
+                continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 yield number, f"not valid JSON ({exc.msg})"
                 continue
+            except ValueError as exc:  # e.g. an integer past Python's digit limit
+                yield number, f"not valid JSON ({exc})"
+                continue
+            except RecursionError:
+                yield number, "JSON nested too deeply"
+                continue
             yield number, record if isinstance(record, dict) else "not a JSON object"
     elif fmt == "csv":
+        csv.field_size_limit(max(csv.field_size_limit(), CSV_CELL_LIMIT))
         reader = csv.DictReader(text)
-        missing = [name for name in REQUIRED if name not in (reader.fieldnames or [])]
+        try:
+            missing = [name for name in REQUIRED if name not in (reader.fieldnames or [])]
+        except csv.Error as exc:
+            yield 1, f"malformed CSV header ({exc})"
+            return
         if missing:
             yield 1, f"the CSV header lacks {', '.join(missing)}"
             return
-        for row in reader:
+        for row in _csv_rows(reader):
+            if isinstance(row, str):
+                yield reader.line_num, row
+                continue
             if None in row:
                 yield reader.line_num, "more cells than the header has columns"
+                continue
+            if not all(is_utf8(v) for v in row.values() if isinstance(v, str)):
+                yield reader.line_num, "not UTF-8 text"
                 continue
             record: dict[str, Any] = {k: v for k, v in row.items() if v not in ("", None)}
             try:
@@ -152,9 +174,23 @@ def read_records(text: Iterable[str], fmt: str) -> Iterator[tuple[int, dict[str,
             except json.JSONDecodeError as exc:
                 yield reader.line_num, f"the {name} cell is not valid JSON ({exc.msg})"
                 continue
+            except (ValueError, RecursionError):
+                yield reader.line_num, f"the {name} cell is not valid JSON"
+                continue
             yield reader.line_num, record
     else:
         raise InvalidInputError(f"unknown format {fmt!r} (jsonl or csv)")
+
+
+def _csv_rows(reader: csv.DictReader[str]) -> Iterator[dict[str, Any] | str]:
+    """The reader's rows; a row it cannot parse is its error message, and reading goes on."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield f"malformed CSV ({exc})"
 
 
 def sniff_format(head: str) -> str:
@@ -170,23 +206,12 @@ class ImportReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _validate(record: dict[str, Any]) -> None:
+def _validate(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with its times in the store's form, or InvalidInputError (see records.py)."""
     unknown = set(record) - set(FIELDS)
     if unknown:
         raise InvalidInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
-    for name in REQUIRED:
-        if not isinstance(record.get(name), str) or not record[name].strip():
-            raise InvalidInputError(f"'{name}' must be a non-empty string")
-    evidence = record.get("evidence")
-    if evidence is not None and not (
-        isinstance(evidence, list) and all(isinstance(e, dict) for e in evidence)
-    ):
-        raise InvalidInputError("'evidence' must be a list of objects")
-    successor = record.get("superseded_by")
-    if successor is not None and not (
-        isinstance(successor, dict) and all(isinstance(successor.get(k), str) for k in REQUIRED)
-    ):
-        raise InvalidInputError("'superseded_by' must be an object with subject, relation, object")
+    return check_record(record)
 
 
 def _import_settings(store: Store, record: dict[str, Any]) -> None:
@@ -225,7 +250,7 @@ def _import_one(
     if "kind" in record:
         _import_settings(store, record)
         return None, []
-    _validate(record)
+    record = _validate(record)
     if "status" in record:
         fact = store.fact_table.restore({**record, "superseded_by": None})
         successor = record.get("superseded_by")
@@ -284,8 +309,12 @@ def import_records(
                 report.imported += 1
         for number, fact_id, successor in links:
             by = store.fact_id_of(successor["subject"], successor["relation"], successor["object"])
-            if by is None:
-                message = "its superseded_by fact is not in the memory"
+            if by is None or by == fact_id:
+                message = (
+                    "its superseded_by fact is not in the memory"
+                    if by is None
+                    else "a fact cannot be superseded by itself"
+                )
                 if not skip_bad:
                     raise InvalidInputError(f"line {number}: {message}")
                 report.skipped.append((number, message))
@@ -305,12 +334,21 @@ def import_text(
 ) -> ImportReport:
     """Import a JSONL or CSV stream; the format comes from ``fmt``, the file name, or the text."""
     try:
-        head = stream.readline()
+        lines = _text_lines(stream)
+        blank: list[str] = []
+        head = next(lines, "")
+        while head and not head.strip():
+            blank.append(head)
+            head = next(lines, "")
+        if not head:
+            raise InvalidInputError(f"{name} is empty; nothing was imported")
+        if not is_utf8(head) or "\x00" in head:
+            raise UnicodeDecodeError("utf-8", b"", 0, 0, "not text")
         if fmt is None:
             suffix = Path(name).suffix.lower()
             fmt = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
             fmt = fmt or sniff_format(head)
-        records = read_records(chain([head], stream), fmt)
+        records = read_records(chain(blank, [head], lines), fmt)
         return import_records(
             store,
             records,
@@ -320,6 +358,17 @@ def import_text(
         )
     except UnicodeDecodeError:
         raise InvalidInputError(f"{name} is not UTF-8 text; nothing was imported") from None
+
+
+def _text_lines(stream: TextIO) -> Iterator[str]:
+    """The stream's lines. Bytes that are not UTF-8 become lone surrogates, not an abort, so
+    the record holding them is refused alone (``--skip-bad`` goes on past it)."""
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        yield from stream
+        return
+    for raw in binary:
+        yield raw.decode("utf-8", errors="surrogateescape")
 
 
 def dumps(records: Iterable[dict[str, Any]], fmt: str) -> str:

@@ -103,3 +103,39 @@ def test_every_config_field_is_a_flag():
     cfg = parse_args(["--data", "x", "--rank", "4", "--lr", "0.01"])
     assert (cfg.data, cfg.rank, cfg.lr) == ("x", 4, 0.01)
     assert Config().targets and "lm_head" not in Config().targets
+
+
+def test_note_files_name_what_the_model_can_see():
+    """Every written name is in the sentence or the context the pipeline gives, or is the user;
+    a pronoun whose antecedent fell out of the context writes nothing."""
+    from memllm_cli.datasets import notebook
+
+    rng = random.Random(7)
+    lines = [line for _ in range(40) for line in notebook.document(rng, "Ada")]
+    assert sum(bool(line.triples) for line in lines) > len(lines) / 3
+    assert any(not line.triples for line in lines)  # headings and chatter state nothing
+    for line in lines:
+        seen = f"{line.context} {line.sentence}"
+        for t in line.triples:
+            assert t.subject == "Ada" or t.subject in seen, (line, t)
+            assert t.object in seen, (line, t)
+    # the pipeline's context, as ingest builds it
+    context: list[str] = []
+    for line in notebook.document(random.Random(3), "me"):
+        assert line.context == " ".join(context)
+        context = next_context(context, line.sentence)
+
+
+def test_note_files_ask_only_what_still_holds():
+    from memllm_cli.datasets import notebook
+
+    rng = random.Random(11)
+    lines = [line for _ in range(200) for line in notebook.document(rng, "me")]
+    moves = [line for line in lines if " moved from " in line.sentence]
+    assert moves
+    for line in moves:
+        left = line.sentence.split(" from ")[1].split(" to ")[0]
+        assert [t.object for t in line.triples if t.relation == "residence"][0] == left
+        assert all(left not in answers for _, _, answers in line.questions)
+    asked = {q for line in lines for q, _, _ in line.questions}
+    assert "Who is my GP?" in asked and "Who is my brother-in-law?" in asked

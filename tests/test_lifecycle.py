@@ -181,3 +181,19 @@ def test_undo_of_an_edit_brings_the_old_fact_back_whole(store):
     assert edited[1]["object"] == "SINTEF" and edited[1]["status"] == "current"
     store.undo()
     assert rows(store) == before
+
+
+@pytest.mark.xfail(
+    strict=True, reason="issue 11 defect 1: a document's restatement revives a deleted fact"
+)
+@pytest.mark.parametrize("rival", [False, True])
+def test_a_document_never_revives_a_fact_the_user_deleted(store, rival):
+    """Found by tests/test_fuzz_store.py: with a manual rival it even turns "superseded"."""
+    add(store, "Ingrid", "residence", "Bergen", evidence=DOC, valid_from=T2020)
+    with store.batch("rm", "rm"):
+        store.remove_fact(1)
+    deleted = row(store, 1)
+    if rival:
+        add(store, "Ingrid", "residence", "Oslo", valid_from=T2023)
+    add(store, "Ingrid", "residence", "Bergen", evidence=DOC)
+    assert row(store, 1) == deleted

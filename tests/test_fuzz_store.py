@@ -27,8 +27,6 @@ from memllm_cli.store import Evidence, Fact, FactFilter, Store
 
 FUZZ = settings(
     max_examples=60,
-    deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 SUBJECTS = ("Ada", "Per")

@@ -26,8 +26,6 @@ from memllm_cli.store.transfer import FIELDS, dumps, export_records, import_text
 
 FUZZ = settings(
     max_examples=25,
-    deadline=None,
-    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 NAMES = st.sampled_from(["Ingrid", "Oslo", "Bergen", "NIVA", "Ingrid Solberg", "a>>b", "x;y"])

@@ -30,9 +30,7 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 
-FAST = settings(
-    max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+FAST = settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 TRICKY = st.sampled_from(["-", "--", ">", ";", "}", "})", "-->", "\\", "({", '"', "\n"])
 names = (
     st.lists(st.one_of(st.text(min_size=1, max_size=4), TRICKY), min_size=1, max_size=4)

@@ -130,6 +130,18 @@ def test_as_of_includes_the_first_day_and_excludes_the_last(store):
     assert then("2019-12-31T23:59:59.000000+00:00") == []
 
 
+def test_an_edit_of_a_documents_fact_is_the_users_word(store):
+    add(store, "Ingrid", "residence", "Oslo", evidence=DOC, valid_from=T2020)
+    with store.batch("edit", "edit"):
+        edited = store.edit_fact(1, obj="Bergen").fact
+    assert row(store, edited.id) == fact(2, "Bergen", valid_from=edited.valid_from)
+    old = row(store, 1)
+    assert (old["status"], old["origin"], old["superseded_by"]) == ("superseded", "document", 2)
+    # So a document's later value never supersedes it.
+    add(store, "Ingrid", "residence", "Tromsø", evidence=DOC)
+    assert [f.object for f in store.facts()] == ["Bergen"]
+
+
 # -- undo of batches with more than one change -----------------------------------------------
 
 

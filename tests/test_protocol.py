@@ -2,7 +2,7 @@ import contextlib
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from memllm_cli.protocol import (
@@ -82,6 +82,11 @@ queries = st.one_of(
 
 
 @given(names)
+@example("-")  # a trailing '-' is escaped: before '>>' it would complete a '-->'
+@example("--")
+@example("a--")
+@example("\\-")
+@example("-->")
 def test_escape_round_trips_and_hides_markers(name):
     escaped = escape(name)
     assert unescape(escaped) == name
@@ -92,6 +97,8 @@ def test_escape_round_trips_and_hides_markers(name):
 
 
 @given(st.lists(triples, max_size=4))
+@example([Triple("a--", "-", "--")])
+@example([Triple("x\\", "})", ";")])
 def test_write_format_then_parse_is_identity(items):
     assert parse_write(format_write(items)) == items
 

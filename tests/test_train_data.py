@@ -88,7 +88,9 @@ def test_notes_map_the_user_to_their_name():
 
 
 def test_validation_split_is_stable():
-    assert in_validation("Ola Nordmann") == in_validation("Ola Nordmann")
+    # Pinned: the split must be the same on every machine and run (a salted hash() would not).
+    assert [i for i in range(40) if in_validation(f"doc {i}")] == [2, 15, 24, 25, 38]
+    assert not in_validation("Ola Nordmann")
     share = sum(in_validation(f"doc {i}") for i in range(2000)) / 2000
     assert 0.15 < share < 0.25
 

@@ -195,9 +195,6 @@ def test_undo_of_an_edit_brings_the_old_fact_back_whole(store):
     assert rows(store) == before
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11 defect 1: a document's restatement revives a deleted fact"
-)
 @pytest.mark.parametrize("rival", [False, True])
 def test_a_document_never_revives_a_fact_the_user_deleted(store, rival):
     """Found by tests/test_fuzz_store.py: with a manual rival it even turns "superseded"."""

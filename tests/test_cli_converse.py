@@ -83,3 +83,16 @@ def test_chat_writes_reads_and_slash_commands(seeded, script):
     assert "memory off" in out and "unknown command /nonsense" in out and "/undo" in out
     assert "⟨write⟩ 2: Ola >> employer >> NIVA" in result.stderr
     assert "⟨read⟩" in result.stderr
+
+
+def test_chat_does_not_restore_what_the_user_removed(seeded, script):
+    assert seeded("facts", "rm", "1").exit_code == 0
+    script += ["({MEM_WRITE-->Ingrid Solberg>>residence>>Trondheim})"]
+    result = seeded("chat", "--show-memory", input="Ingrid Solberg lives in Trondheim.\n")
+    assert result.exit_code == 0
+    assert (
+        "memllm› not stored, as you corrected it before: "
+        "Ingrid Solberg >> residence >> Trondheim (1).\n"
+    ) in result.stdout
+    assert "⟨overruled⟩ 1: Ingrid Solberg >> residence >> Trondheim" in result.stderr
+    assert seeded("facts", "list", "--json").stdout.strip() == "[]"

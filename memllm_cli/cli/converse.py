@@ -177,7 +177,7 @@ def chat(
             console.print("[bold]memllm›[/bold] ", end="")
             if stored:  # a statement that wrote memory gets what was stored, not a read
                 reply = _noted(stored)
-                console.print(reply, markup=False, highlight=False)
+                console.print(reply, markup=False, highlight=False, soft_wrap=True)
                 history.append((line, reply))
                 continue
             # A statement gets a reply, not the evidence fallback's "I do not know".
@@ -195,8 +195,14 @@ def chat(
 
 
 def _noted(results: list[WriteResult]) -> str:
-    """The acknowledgement of a statement: each fact stored, with its id for /forget."""
-    return "Noted: " + "; ".join(f"{r.fact.label} ({r.fact.id})" for r in results) + "."
+    """The acknowledgement of a statement: each fact stored, with its id for /forget, and
+    each one the user had deleted or corrected before, which stays so."""
+    stored = [f"{r.fact.label} ({r.fact.id})" for r in results if r.action != "overruled"]
+    kept = [f"{r.fact.label} ({r.fact.id})" for r in results if r.action == "overruled"]
+    parts = (["Noted: " + "; ".join(stored)] if stored else []) + (
+        ["not stored, as you corrected it before: " + "; ".join(kept)] if kept else []
+    )
+    return ". ".join(parts) + "."
 
 
 def _recent(history: list[tuple[str, str]], budget: int) -> list[tuple[str, str]]:

@@ -375,9 +375,9 @@ class Session:
                 self.store.add_fact(t.subject, t.relation, t.object, evidence, scope=self.scope)
                 for t in triples
             ]
-        for result in results:
-            fact = result.fact
-            self._event("write", f"{fact.id}: {fact.label}")
+        for result in results:  # "overruled": the user deleted or corrected it; nothing changed
+            kind = "overruled" if result.action == "overruled" else "write"
+            self._event(kind, f"{result.fact.id}: {result.fact.label}")
         return results
 
 

@@ -15,8 +15,8 @@ from memllm_cli.protocol import (
     parse_read,
     parse_write,
     unescape,
-    write_focus,
 )
+from memllm_cli.untrusted import write_focus
 
 
 @pytest.mark.parametrize(

@@ -151,3 +151,15 @@ def test_a_restored_backup_keeps_the_corrections(cli, script, tmp_path, memllm_h
             ("Statoil", "current"),
         ]
     assert report["documents"][0]["overruled"] == 2
+
+
+def test_apply_of_a_dry_run_says_what_the_user_corrected(cli, script, tmp_path, memllm_home):
+    lars = corrected(cli, script, tmp_path)
+    lars.write_text(LARS + "Lars Berg plays chess.\n")
+    outputs, _ = script
+    outputs += [*WRITES, "({MEM_WRITE-->Lars Berg>>member of>>chess})"]
+    proposals = cli("ingest", str(lars), "--dry-run").stdout
+    result = cli("apply", "-", input=proposals)
+    assert result.exit_code == 0
+    assert "not stored: you deleted or corrected this fact" in result.stderr
+    assert rows(memllm_home)[:4] == AFTER_CORRECTIONS

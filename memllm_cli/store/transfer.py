@@ -270,6 +270,8 @@ def _import_one(
             item,
             valid_from=parse_time(valid_from) if valid_from else None,
         )
+    if result.action == "overruled":  # a dry run's proposal of a fact the user took back
+        return None, [*result.warnings, "not stored: you deleted or corrected this fact"]
     return None, result.warnings
 
 

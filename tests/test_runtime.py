@@ -218,3 +218,35 @@ def test_a_read_answer_of_the_wrong_shape_is_not_an_answer(store):
         store, ["({", "MEM_READ(The Salt Road>>publication date>>)-->", "2021." + END]
     )
     assert s.ask("When was The Salt Road published?").facts_used == [1]
+
+
+def test_my_brother_is_replaced_by_his_name_when_memory_knows_him(store):
+    """Two steps: "my brother" -> Owen (one current sibling), then Owen's employer."""
+    from memllm_cli.runtime.hops import two_step
+
+    with store.batch("seed", "seed"):
+        store.add_fact("Ola", "sibling", "Owen Hale")
+        store.add_fact("Owen Hale", "employer", "NHS")
+        store.add_fact("Ola", "piano teacher", "Greta Lind")
+        store.add_fact("Ola", "child", "Isla")
+        store.add_fact("Ola", "child", "Felix")
+    assert two_step(store, "Where does my brother work?", "Ola") == "Where does Owen Hale work?"
+    assert two_step(store, "What is my brother's job?", "Ola") == "What is Owen Hale's job?"
+    assert two_step(store, "Where does my piano teacher live?", "Ola") == (
+        "Where does Greta Lind live?"
+    )
+    for unchanged in (
+        "Who is my brother?",  # asks nothing more
+        "Where does my daughter live?",  # two children: which one?
+        "Where does my aunt live?",  # none known
+        "Where does my brother work?",  # for another user
+    ):
+        user = "Kari" if "brother" in unchanged and "work" in unchanged else "Ola"
+        assert two_step(store, unchanged, user) == unchanged
+    s, model, events = session(
+        store, ["({", "MEM_READ(Owen Hale>>employer>>)-->", "NHS." + END], me="Ola"
+    )
+    answer = s.ask("Where does my brother work?")
+    assert answer.text == "NHS." and answer.facts_used == [2]
+    assert events[0] == ("two-step", "Where does Owen Hale work?")
+    assert "Where does Owen Hale work?" in model.prompts[0]

@@ -1,14 +1,14 @@
 """The MemLLM loops: read while answering, write while listening.
 
-Read loop: generate until the model opens a call (``({``); generate the call
-under the read grammar up to ``-->``; run its queries against the store; append
-the results and ``})``; resume. An empty result rolls the call back and the
-answer continues without memory (no immediate retry); only the latest read
-block stays in the context. When no read gave a fact, the evidence fallback
-(:mod:`~memllm_cli.runtime.answer`) answers from the stored sentences or says
-"I do not know", instead of the model alone. A model without our adapter (prompted mode) is
-made to read first, under a grammar restricted to the names and relations the
-memory holds, since a small model will not reliably decide to.
+Read loop: generate until the model opens a call (``({``); generate the call under the read
+grammar up to ``-->``; run its queries against the store; append the results and ``})``;
+resume. An empty result rolls the call back and the answer continues without memory (no
+immediate retry); only the latest read block stays in the context. When no read gave a
+fact, the evidence fallback (:mod:`~memllm_cli.runtime.answer`) answers from the stored
+sentences or says "I do not know", instead of the model alone. A model without our adapter
+(prompted mode) is made to read first, under a grammar restricted to the names and
+relations the memory holds, since a small model will not reliably decide to. "my brother"
+in a question is first replaced by his name when memory knows him (:mod:`.hops`).
 
 Write pass: the user's statement in write mode, under the write grammar; the
 triples are stored with origin ``chat`` and the turn as provenance.
@@ -40,6 +40,7 @@ from memllm_cli.protocol import (
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.answer import Held, from_sentences, has_shape
 from memllm_cli.runtime.grounding import USER_WORDS, is_grounded, spans
+from memllm_cli.runtime.hops import two_step
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.models import Passage
@@ -106,10 +107,8 @@ Event = Callable[[str, str], None]
 
 @dataclass
 class Session:
-    """A model talking to one memory. ``on_event(kind, text)`` reports memory ops as they happen.
-
-    ``on_text`` receives the visible answer as it streams.
-    """
+    """A model talking to one memory: ``on_event(kind, text)`` reports memory ops as they
+    happen, ``on_text`` receives the visible answer as it streams."""
 
     store: Store
     model: Model
@@ -187,6 +186,9 @@ class Session:
         "I do not know" (:mod:`~memllm_cli.runtime.answer`), unless ``fallback`` is off
         or memory is: then the model's own answer stands.
         """
+        if self.memory and (asked := two_step(self.store, question, self.me)) != question:
+            self._event("two-step", asked)
+            question = asked
         prompt = prompts.read_prompt(
             question, history or [], me=self.me, prompted=self.model.prompted
         )

@@ -12,7 +12,7 @@ import pytest
 from memllm_cli.datasets.relations import label_for
 from memllm_cli.eval import perplexity, qa, write
 from memllm_cli.eval.common import PRF, System, contains_answer, scratch_store
-from memllm_cli.eval.harness import generated_notes, summary
+from memllm_cli.eval.harness import generated_notes, recorded_path, summary
 from memllm_cli.protocol import Triple, format_write
 from memllm_cli.runtime.model import Generation
 from memllm_cli.runtime.model import stream as _stream
@@ -214,6 +214,7 @@ def test_eval_command_reports_systems_baselines_and_hashes(
     assert qa_part["oracle"]["accuracy"] == 1.0 and qa_part["oracle"]["total"] == 3
     assert {"no-memory", "rag"} <= set(qa_part)
     assert any(path.endswith("P19.dev.json") for path in report["data"])
+    assert not any(path.startswith("/") for path in report["data"])  # no machine paths
     assert report["config"]["seed"] == 7
     assert "accuracy" in result.stdout  # the printed table
 
@@ -221,3 +222,11 @@ def test_eval_command_reports_systems_baselines_and_hashes(
 def test_eval_command_rejects_an_unknown_part(cli):
     result = cli("eval", "--part", "vibes")
     assert result.exit_code == 2 and "unknown part 'vibes'" in result.stderr
+
+
+def test_the_report_names_data_files_without_machine_paths(tmp_path):
+    data = tmp_path / "shared" / "data"
+    inside = data / "redocred" / "dev_revised.json"
+    assert recorded_path(str(inside), data) == "redocred/dev_revised.json"
+    assert recorded_path(str(tmp_path / "notes" / "a.md"), data) == "notes/a.md"
+    assert recorded_path(str(tmp_path / "notes" / "a.md"), None) == "notes/a.md"

@@ -191,10 +191,19 @@ def run(
         }
         | {"references": [str(p) for p in cfg.references]},
         "embedder": getattr(embedder, "model_id", None),
-        "data": data_files,
+        "data": {recorded_path(path, root): sha for path, sha in data_files.items()},
         "models": systems.models,
         "results": results,
     }
+
+
+def recorded_path(path: str, root: Path | None) -> str:
+    """A data file as the report names it, with no machine path in it: relative to the
+    data folder when it lies there, else its folder's name and its own."""
+    resolved = Path(path).resolve()
+    if root is not None and resolved.is_relative_to(Path(root).resolve()):
+        return resolved.relative_to(Path(root).resolve()).as_posix()
+    return f"{resolved.parent.name}/{resolved.name}"
 
 
 def _notes_part(

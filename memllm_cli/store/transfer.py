@@ -29,7 +29,6 @@ from memllm_cli.errors import InvalidInputError, MemllmError
 from memllm_cli.store.models import Evidence, FactFilter
 from memllm_cli.store.records import check_record, is_utf8
 from memllm_cli.store.store import Store
-from memllm_cli.store.text import parse_time
 
 FIELDS = (
     "subject",
@@ -261,14 +260,13 @@ def _import_one(
         if item.source_kind == "document" and all(version) and version not in begun:
             store.begin_document(*version)
             begun.add(version)
-    valid_from = record.get("valid_from")
     for item in evidence or [Evidence(origin=record.get("origin", "manual"))]:
         result = store.add_fact(
             record["subject"],
             record["relation"],
             record["object"],
             item,
-            valid_from=parse_time(valid_from) if valid_from else None,
+            valid_from=record.get("valid_from"),  # in the store's form: _validate made it so
         )
     if result.action == "overruled":  # a dry run's proposal of a fact the user took back
         return None, [*result.warnings, "not stored: you deleted or corrected this fact"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from memllm_cli.datasets import notes
 from memllm_cli.datasets.notes import CITIES, COMPANIES, FIRST, LAST, MONTHS, SCHOOLS
 from memllm_cli.protocol import ReadQuery, Triple
 from memllm_cli.runtime.prompts import next_context
@@ -40,30 +41,28 @@ ROLES = (
     "physiotherapist",
     "vet",
 )
-# Kin by the word a note uses -> the relation label: Wikidata's where it has one, else the word.
+# Kin by the word a note uses -> the relation label: notes.py's Wikidata ones, then the
+# words themselves where Wikidata has no relation for them.
 KIN = {
-    "sister": "sibling",
-    "brother": "sibling",
-    "father": "father",
-    "mother": "mother",
+    **notes.KIN,
     "dad": "father",
     "mum": "mother",
-    "wife": "spouse",
-    "husband": "spouse",
-    "partner": "spouse",
-    "son": "child",
-    "daughter": "child",
-    "grandmother": "grandmother",
-    "grandfather": "grandfather",
-    "aunt": "aunt",
-    "uncle": "uncle",
-    "cousin": "cousin",
-    "niece": "niece",
-    "nephew": "nephew",
-    "brother-in-law": "brother-in-law",
-    "sister-in-law": "sister-in-law",
-    "mother-in-law": "mother-in-law",
-    "father-in-law": "father-in-law",
+    **{
+        word: word
+        for word in (
+            "grandmother",
+            "grandfather",
+            "aunt",
+            "uncle",
+            "cousin",
+            "niece",
+            "nephew",
+            "brother-in-law",
+            "sister-in-law",
+            "mother-in-law",
+            "father-in-law",
+        )
+    },
 }
 FEMALE = frozenset(
     [

@@ -223,7 +223,7 @@ class FactTable:
             self._conn.execute(
                 "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? "
                 "WHERE id = ?",
-                (self._succession.until(fact_id, manual_rival, stamp), manual_rival, fact_id),
+                (self._succession.until(manual_rival, stamp), manual_rival, fact_id),
             )
         self._documents.add_evidence(fact_id, evidence)
         self.log("restate" if action == "restated" else "add", fact_id, before)
@@ -248,7 +248,7 @@ class FactTable:
         before = self.snapshot(fact_id)
         self._conn.execute(
             "UPDATE facts SET status = 'superseded', valid_to = ?, superseded_by = ? WHERE id = ?",
-            (self._succession.until(fact_id, by, stamp), by, fact_id),
+            (self._succession.until(by, stamp), by, fact_id),
         )
         self.log(op, fact_id, before)
 

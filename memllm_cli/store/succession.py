@@ -60,14 +60,16 @@ class Succession:
         ).fetchone()
         return bool(row) and names(sentence, row[0]) and not was_left(sentence, row[0])
 
-    def until(self, fact_id: int, successor: int | None, stamp: str) -> str:
-        """When the fact stopped holding, as its ``valid_to``: when ``successor`` began.
+    def until(self, successor: int | None, stamp: str) -> str:
+        """When a superseded fact stopped holding, as its ``valid_to``: when ``successor`` began.
 
         ``stamp`` (the write's time) when there is no successor or it has no start. So
         a one-valued relation has one value at any time (``facts list --as-of``), even
         when the successor began before the fact (a manual fact that wins over a later
         document's): that fact's validity is then empty, and no time sees it.
         """
+        if successor is None:
+            return stamp
         row = self._conn.execute("SELECT valid_from FROM facts WHERE id = ?", (successor,))
         began = row.fetchone()
         return began[0] if began and began[0] else stamp

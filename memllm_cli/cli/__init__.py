@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
-from memllm_cli.cli import converse, entities, evaluate, facts, history, ingest, relations
+from memllm_cli.cli import complete, converse, entities, evaluate, facts, history, ingest, relations
+from memllm_cli.cli import config as config_cmd
 from memllm_cli.cli import doctor as doctor_cmd
-from memllm_cli.cli.common import MemllmGroup, state
+from memllm_cli.cli.common import MemllmGroup, settings, state
 
 app = typer.Typer(
     name="memllm",
@@ -21,11 +22,11 @@ app = typer.Typer(
         "read and written by a small language model (MemLLM)."
     ),
     epilog=(
-        "The memory is MEMLLM_HOME/memory.db (or --db), readable by you alone. Nothing leaves "
-        "this machine. An unexpected error prints one line; MEMLLM_DEBUG=1 shows its traceback."
+        "The memory is MEMLLM_HOME/memory.db (or --db, MEMLLM_DB, or the settings file: "
+        "memllm config show), readable by you alone. Nothing leaves this machine. An "
+        "unexpected error prints one line; MEMLLM_DEBUG=1 shows its traceback."
     ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -41,6 +42,7 @@ app.command("history")(history.history)
 app.command("undo")(history.undo)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("eval")(evaluate.evaluate)
+app.add_typer(config_cmd.app, name="config")
 
 
 def _version(value: bool) -> None:
@@ -56,14 +58,28 @@ def root(
     ctx: typer.Context,
     db: Annotated[
         Path | None,
-        typer.Option("--db", help="The memory file (default: MEMLLM_HOME/memory.db)."),
+        typer.Option(
+            "--db", help="The memory file (default: MEMLLM_DB, the settings file, or MEMLLM_HOME)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="A profile of the settings file: its memory, model and name (or MEMLLM_PROFILE).",
+            autocompletion=complete.profiles,
+        ),
     ] = None,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
-    state(ctx).db = db
+    app_state = state(ctx)
+    app_state.db = db
+    app_state.profile = profile
+    if ctx.invoked_subcommand != "config" and settings(ctx).profile is not None:
+        settings(ctx).check()  # a profile the settings file lacks fails before any work
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -17,6 +17,7 @@ from typer.exceptions import TyperException
 from memllm_cli.errors import InvalidInputError, StoreError, explain
 
 if TYPE_CHECKING:
+    from memllm_cli.config import Settings
     from memllm_cli.embed import Embedder
     from memllm_cli.store import Store
 
@@ -75,6 +76,8 @@ def one_line(text: str) -> str:
 @dataclass
 class AppState:
     db: Path | None = None
+    profile: str | None = None
+    settings: Settings | None = None
     store: Store | None = None
 
 
@@ -85,16 +88,26 @@ def state(ctx: typer.Context) -> AppState:
     return root.obj
 
 
+def settings(ctx: typer.Context) -> Settings:
+    """The settings of this command (``--profile``, environment, settings file); made once."""
+    from memllm_cli.config import Settings
+
+    app_state = state(ctx)
+    if app_state.settings is None:
+        app_state.settings = Settings(app_state.profile)
+    return app_state.settings
+
+
 def open_store(ctx: typer.Context) -> Store:
-    """The memory chosen by ``--db``, ``MEMLLM_HOME`` or the platform default; opened once."""
-    from memllm_cli import config
+    """The memory chosen by ``--db``, ``MEMLLM_DB``, the settings file or the default
+    (``MEMLLM_HOME/memory.db``); opened once."""
     from memllm_cli.store import Store
 
     app_state = state(ctx)
     if app_state.store is None:
-        path = app_state.db
-        if path is None:
-            path = config.default_db_path()
+        chosen = settings(ctx).get("db", app_state.db)
+        path = Path(str(chosen.value))
+        if not chosen.given:  # the default place, or one the settings file names: made if missing
             try:
                 path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             except OSError as exc:

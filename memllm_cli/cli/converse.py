@@ -49,7 +49,7 @@ def ask(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
-    me: Me = "me",
+    me: Me = None,
     max_tokens: MaxTokens = 256,
     json_: JsonFlag = False,
 ) -> None:
@@ -120,7 +120,7 @@ def chat(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
-    me: Me = "me",
+    me: Me = None,
     max_tokens: MaxTokens = 256,
     history_chars: Annotated[
         int,

@@ -38,7 +38,7 @@ def ingest(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
-    me: Me = "me",
+    me: Me = None,
     max_tokens: MaxTokens = 256,
     json_: JsonFlag = False,
 ) -> None:

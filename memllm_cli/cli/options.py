@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from memllm_cli.cli.common import embedder, open_store
+from memllm_cli.cli.common import embedder, open_store, settings
 from memllm_cli.cli.output import message
 
 if TYPE_CHECKING:
@@ -15,7 +15,11 @@ if TYPE_CHECKING:
 
 ModelPath = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="A GGUF file to use instead of the default model."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="A GGUF file to use instead of the default model (or MEMLLM_MODEL, settings file).",
+    ),
 ]
 
 
@@ -35,17 +39,24 @@ ModelUrl = Annotated[
         callback=_checked_url,
         help=(
             "An OpenAI-compatible server (llama-server, Ollama, vLLM): an http(s) URL, "
-            "reached directly (MEMLLM_MODEL_PROXY=1 lets HTTP_PROXY apply)."
+            "reached directly (MEMLLM_MODEL_PROXY=1 lets HTTP_PROXY apply). Or "
+            "MEMLLM_MODEL_URL, or the settings file."
         ),
     ),
 ]
 ModelName = Annotated[
-    str | None, typer.Option("--model-name", help="The model name to send to --model-url.")
+    str | None,
+    typer.Option("--model-name", help="The model name to send to --model-url (MEMLLM_MODEL_NAME)."),
 ]
 ShowMemory = Annotated[
     bool, typer.Option("--show-memory", help="Print every memory read and write to stderr.")
 ]
-Me = Annotated[str, typer.Option("--me", envvar="MEMLLM_ME", help="Your own name in memory.")]
+Me = Annotated[
+    str | None,
+    typer.Option(
+        "--me", help="Your own name in memory (default: MEMLLM_ME, the settings file, or 'me')."
+    ),
+]
 MaxTokens = Annotated[
     int, typer.Option("--max-tokens", min=1, max=1 << 20, help="Longest answer, in tokens.")
 ]
@@ -58,23 +69,35 @@ def open_session(
     model_name: str | None,
     *,
     show_memory: bool,
-    me: str,
+    me: str | None,
     max_tokens: int,
     memory: bool = True,
 ) -> tuple[Session, float]:
-    """The memory and the chosen model, joined; also the model's load time in seconds."""
+    """The memory and the chosen model, joined; also the model's load time in seconds.
+
+    Options left out come from the environment or the settings file (``memllm config``).
+    """
     from memllm_cli.runtime import models
     from memllm_cli.runtime.loop import Session
 
+    chosen = settings(ctx)
+    path_setting, url_setting = chosen.model(model_path, url)
+    url = _checked_url(_text(url_setting.value))
+    name = _text(chosen.get("model_name", model_name).value)
+    me = str(chosen.get("me", me).value)
     store = open_store(ctx)
     started = time.perf_counter()
-    model = models.load_model(model_path, url, model_name=model_name)
+    model = models.load_model(_text(path_setting.value), url, model_name=name)
     load_seconds = time.perf_counter() - started
     on_event = _show_event if show_memory else None
     session = Session(
         store, model, embedder(), me=me, memory=memory, max_tokens=max_tokens, on_event=on_event
     )
     return session, load_seconds
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _show_event(kind: str, text: str) -> None:

@@ -1,7 +1,11 @@
 """Rendering for every listing: a table for people, JSON / JSONL / CSV for pipes.
 
-Rows are dicts and stream through: JSONL and CSV print as rows arrive, JSON as
+Rows are dicts and stream through: JSONL, CSV and TSV print as rows arrive, JSON as
 one array written incrementally. ``rich`` is imported only to draw a table.
+Without a format flag a listing is a table at a terminal and tab-separated rows
+when stdout is a pipe or file (as ``gh`` does): no header, one row a line, values
+whole (timestamps to the microsecond), and a tab, newline, carriage return or
+backslash inside a value written ``\\t``, ``\\n``, ``\\r``, ``\\\\``.
 Messages for the person go to stderr.
 """
 
@@ -28,13 +32,26 @@ _FORMAT_FLAGS = (
     ("jsonl", "jsonl", JsonlFlag),
     ("csv_", "csv", CsvFlag),
 )
+# Formats with one text cell per column: a list value is joined into one cell.
+FLAT = ("table", "tsv", "csv")
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def table_format() -> str:
+    """``table`` for a person at a terminal, ``tsv`` for a pipe or a file."""
+    return "table" if stdout_is_terminal() else "tsv"
 
 
 def listing(command: Callable[..., None]) -> Callable[..., None]:
     """Give a listing command the output options: ``--json``, ``--jsonl`` or ``--csv``.
 
     The command declares a keyword-only ``fmt: str`` and receives "json", "jsonl",
-    "csv" or "table" (no flag); two flags at once are a usage error.
+    "csv", or with no flag "table" (a terminal) or "tsv" (a pipe); two flags at once
+    are a usage error.
     """
     signature = inspect.signature(command, eval_str=True)
     shown = [p for p in signature.parameters.values() if p.name != "fmt"] + [
@@ -47,7 +64,7 @@ def listing(command: Callable[..., None]) -> Callable[..., None]:
         chosen = [fmt for name, fmt, _ in _FORMAT_FLAGS if kwargs.pop(name)]
         if len(chosen) > 1:
             raise typer.BadParameter("choose one of --json, --jsonl and --csv")
-        command(*args, fmt=chosen[0] if chosen else "table", **kwargs)
+        command(*args, fmt=chosen[0] if chosen else table_format(), **kwargs)
 
     # typer reads the options from the signature: the three flags instead of ``fmt``.
     with_format.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
@@ -61,7 +78,7 @@ def render(
     *,
     empty: str = "nothing to show",
 ) -> int:
-    """Print ``rows`` in ``fmt``; ``columns`` are (key, header) pairs for table and CSV.
+    """Print ``rows`` in ``fmt``; ``columns`` are (key, header) pairs for table, TSV and CSV.
 
     JSON and JSONL carry every key of each row. Returns the number of rows.
     """
@@ -83,6 +100,12 @@ def render(
         for row in rows:
             writer.writerow(["" if row.get(key) is None else row.get(key) for key, _ in columns])
             count += 1
+    elif fmt == "tsv":
+        for row in rows:
+            out.write("\t".join(_tsv_cell(row.get(key)) for key, _ in columns) + "\n")
+            count += 1
+        if not count:
+            message(empty)
     else:
         count = _table(rows, columns, empty)
     return count
@@ -104,6 +127,10 @@ def _table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]], e
     else:
         message(empty)
     return count
+
+
+def _tsv_cell(value: Any) -> str:
+    return "" if value is None else str(value).translate(_TSV_ESCAPES)
 
 
 def _plain(value: Any) -> str:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from memllm_cli.cli.common import open_store
-from memllm_cli.cli.output import JsonFlag, listing, render
+from memllm_cli.cli.complete import relation_labels
+from memllm_cli.cli.output import FLAT, JsonFlag, listing, render, table_format
 
 if TYPE_CHECKING:
     from memllm_cli.store.models import Relation
@@ -28,10 +29,10 @@ COLUMNS = [
 
 
 def _rows(relations: Iterable[Relation], fmt: str) -> Iterator[dict[str, Any]]:
-    """Relations as rows; a table or CSV shows the aliases as one comma-separated cell."""
+    """Relations as rows; a table, TSV or CSV shows the aliases as one comma-separated cell."""
     for relation in relations:
         row = relation.to_dict()
-        if fmt in ("table", "csv"):
+        if fmt in FLAT:
             row["aliases"] = ", ".join(row["aliases"])
         yield row
 
@@ -49,7 +50,9 @@ def list_(ctx: typer.Context, *, fmt: str) -> None:
 @app.command("set")
 def set_(
     ctx: typer.Context,
-    label: Annotated[str, typer.Argument(help="The relation (created if new).")],
+    label: Annotated[
+        str, typer.Argument(help="The relation (created if new).", autocompletion=relation_labels)
+    ],
     cardinality: Annotated[
         str | None, typer.Option(help="one: a new object supersedes the old; many: they add up.")
     ] = None,
@@ -63,7 +66,7 @@ def set_(
     Example: memllm relations set "favourite food" --cardinality one
     """
     relation = open_store(ctx).set_relation(label, cardinality=cardinality, pid=pid)
-    fmt = "jsonl" if json_ else "table"
+    fmt = "jsonl" if json_ else table_format()
     render(_rows([relation], fmt), fmt, COLUMNS)
 
 
@@ -71,7 +74,12 @@ def set_(
 def alias(
     ctx: typer.Context,
     alias: Annotated[str, typer.Argument(help="Another wording, e.g. 'lives in'.")],
-    label: Annotated[str, typer.Argument(help="The relation it means (label, P-id or alias).")],
+    label: Annotated[
+        str,
+        typer.Argument(
+            help="The relation it means (label, P-id or alias).", autocompletion=relation_labels
+        ),
+    ],
     remove: Annotated[
         bool, typer.Option("--remove", help="Stop ALIAS meaning a relation (LABEL is checked).")
     ] = False,
@@ -88,5 +96,5 @@ def alias(
         relation = store.remove_relation_alias(alias, label)
     else:
         relation = store.add_relation_alias(alias, label)
-    fmt = "jsonl" if json_ else "table"
+    fmt = "jsonl" if json_ else table_format()
     render(_rows([relation], fmt), fmt, COLUMNS)

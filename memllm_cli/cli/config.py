@@ -68,9 +68,10 @@ def show(ctx: typer.Context, *, fmt: str) -> None:
     Example: memllm --profile work config show --json
     """
     chosen = settings(ctx)
+    rows = [setting.to_dict() for setting in chosen.all()]
     where = chosen.path if chosen.path.is_file() else f"{chosen.path} (none yet)"
     message(f"settings file: {where}")
-    render((s.to_dict() for s in chosen.all()), fmt, COLUMNS)
+    render(rows, fmt, COLUMNS)
 
 
 @app.command("get")
@@ -91,7 +92,8 @@ def get(ctx: typer.Context, key: Key, json_: JsonFlag = False) -> None:
         raise typer.Exit(1)
 
 
-@app.command("set")
+# "-1" (gpu_layers: all) is a value, not an unknown option
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: Key,

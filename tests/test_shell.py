@@ -149,8 +149,9 @@ def test_chat_from_a_pipe_keeps_no_history(cli, scripted_model, memllm_home):
 
 
 def test_id_prefixes_are_ranges_newest_first_within_the_limit(store):
-    for n in range(1, 26):
-        store.add_fact(f"P{n}", "residence", f"T{n}")
+    with store.batch("add", "25 facts"):
+        for n in range(1, 26):
+            store.add_fact(f"P{n}", "residence", f"T{n}")
     assert [f.id for f in store.facts_with_id_prefix("2", 3)] == [25, 24, 23]
     assert [f.id for f in store.facts_with_id_prefix("2", 50)] == [25, 24, 23, 22, 21, 20, 2]
     assert [f.id for f in store.facts_with_id_prefix("", 2)] == [25, 24]

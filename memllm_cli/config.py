@@ -12,10 +12,9 @@ needs it, never when options and the environment already answer.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from memllm_cli.config_file import (
     KEYS,
@@ -58,10 +57,13 @@ def embedder_name() -> str:
     return os.environ.get("MEMLLM_EMBEDDER", "minilm")
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """A setting's value (None: not set) and where it came from: ``command line``, an
-    environment variable's name, ``profile NAME``, ``file`` or ``default``."""
+    environment variable's name, ``profile NAME``, ``file`` or ``default``.
+
+    A named tuple rather than a dataclass: one is made at every command's start (see
+    :class:`memllm_cli.config_file.Key`).
+    """
 
     key: str
     value: Value | None
@@ -73,7 +75,7 @@ class Setting:
         return _rank(self) <= 1
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 class Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -75,10 +76,12 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
+    from memllm_cli.config import PROFILE_ENV
+
     app_state = state(ctx)
     app_state.db = db
     app_state.profile = profile
-    if ctx.invoked_subcommand != "config" and settings(ctx).profile is not None:
+    if (profile or os.environ.get(PROFILE_ENV)) and ctx.invoked_subcommand != "config":
         settings(ctx).check()  # a profile the settings file lacks fails before any work
 
 

@@ -10,16 +10,7 @@ import typer
 
 from memllm_cli.cli.common import MAX_INT, embedder, open_input, open_store
 from memllm_cli.cli.complete import fact_ids, relation_labels
-from memllm_cli.cli.output import (
-    FLAT,
-    CsvFlag,
-    JsonFlag,
-    emit,
-    listing,
-    message,
-    render,
-    report_import,
-)
+from memllm_cli.cli.output import CsvFlag, JsonFlag, emit, listing, message, render, report_import
 
 if TYPE_CHECKING:
     from memllm_cli.embed import Embedder
@@ -312,11 +303,7 @@ def search(
         store, text, None if keyword else _indexed_embedder(store), limit=limit, include_all=all_
     )
     columns = [*FACT_COLUMNS[:4], ("score", "score"), ("matched", "matched")]
-    rows = (
-        {**hit.to_dict(), "matched": ", ".join(hit.matched)} if fmt in FLAT else hit.to_dict()
-        for hit in hits
-    )
-    render(rows, fmt, columns, empty="nothing found")
+    render((hit.to_dict() for hit in hits), fmt, columns, empty="nothing found")
 
 
 def _indexed_embedder(store: Store) -> Embedder:

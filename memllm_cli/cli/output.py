@@ -32,8 +32,6 @@ _FORMAT_FLAGS = (
     ("jsonl", "jsonl", JsonlFlag),
     ("csv_", "csv", CsvFlag),
 )
-# Formats with one text cell per column: a list value is joined into one cell.
-FLAT = ("table", "tsv", "csv")
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -80,7 +78,8 @@ def render(
 ) -> int:
     """Print ``rows`` in ``fmt``; ``columns`` are (key, header) pairs for table, TSV and CSV.
 
-    JSON and JSONL carry every key of each row. Returns the number of rows.
+    JSON and JSONL carry every key of each row; a table, TSV and CSV show a list value
+    (aliases, matched fields) as one comma-separated cell. Returns the number of rows.
     """
     out = sys.stdout
     count = 0
@@ -98,11 +97,12 @@ def render(
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([header for _, header in columns])
         for row in rows:
-            writer.writerow(["" if row.get(key) is None else row.get(key) for key, _ in columns])
+            writer.writerow([_cell(row.get(key)) for key, _ in columns])
             count += 1
     elif fmt == "tsv":
         for row in rows:
-            out.write("\t".join(_tsv_cell(row.get(key)) for key, _ in columns) + "\n")
+            out.write("\t".join(_cell(row.get(key)).translate(_TSV_ESCAPES) for key, _ in columns))
+            out.write("\n")
             count += 1
         if not count:
             message(empty)
@@ -129,16 +129,19 @@ def _table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]], e
     return count
 
 
-def _tsv_cell(value: Any) -> str:
-    return "" if value is None else str(value).translate(_TSV_ESCAPES)
+def _cell(value: Any) -> str:
+    """One cell's text: nothing for None, a list joined with commas."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)
 
 
 def _plain(value: Any) -> str:
     from rich.markup import escape
 
-    if value is None:
-        return ""
-    text = str(value)
+    text = _cell(value)
     # Timestamps read better to the minute in a table; JSON keeps them whole.
     if len(text) >= 26 and text[4] == "-" and text[10] == "T":
         text = text[:16].replace("T", " ")

@@ -16,7 +16,9 @@ interleaved with the rest, and the ratio of this tree to it is printed. This tre
 runs with its own root first on ``PYTHONPATH``, whatever the editable install.
 
 Reports the median wall time of each and its ratio to the baseline (goal: the
-listing within 1.5x). Then ``python -X importtime`` on the list command shows
+listing within 1.5x), and the median CPU time (user + system) of the process, which
+other work on a shared machine disturbs far less than the wall time. Then
+``python -X importtime`` on the list command shows
 which imported modules cost most, and whether any heavy one (torch, numpy,
 transformers, sentence_transformers, llama_cpp, sqlite_vec's Python side) is
 imported at all.
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,10 +54,14 @@ def tree_env(root: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
-def wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
+def wall(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child) for one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def has_option(cmd: list[str], option: str, env: dict[str, str] | None = None) -> bool:
@@ -113,9 +120,12 @@ def main() -> None:
         wall(cmd, env)
     loadavg_start = os.getloadavg()
     times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.runs):
         for name, (cmd, env) in commands.items():
-            times[name].append(wall(cmd, env))
+            elapsed, used = wall(cmd, env)
+            times[name].append(elapsed)
+            cpu[name].append(used)
     loadavg_end = os.getloadavg()
     base = statistics.median(times["baseline"])
     summary = {
@@ -123,6 +133,7 @@ def main() -> None:
             "median_s": round(statistics.median(values), 4),
             "min_s": round(min(values), 4),
             "ratio_to_baseline": round(statistics.median(values) / base, 2),
+            "cpu_median_s": round(statistics.median(cpu[name]), 4),
         }
         for name, values in times.items()
     }
@@ -135,9 +146,12 @@ def main() -> None:
     heavy = sorted({r[0].strip() for r in list_imports if r[0].strip().split(".")[0] in HEAVY})
 
     print(f"memory: {memory} ({args.facts} facts); {args.runs} interleaved runs each")
-    print(f"{'command':18} {'median s':>9} {'min s':>7} {'ratio':>6}")
+    print(f"{'command':18} {'median s':>9} {'min s':>7} {'ratio':>6} {'cpu s':>7}")
     for name, row in summary.items():
-        print(f"{name:18} {row['median_s']:>9} {row['min_s']:>7} {row['ratio_to_baseline']:>6}")
+        print(
+            f"{name:18} {row['median_s']:>9} {row['min_s']:>7} {row['ratio_to_baseline']:>6} "
+            f"{row['cpu_median_s']:>7}"
+        )
     for name in ("list", "list-100"):
         if name in summary:
             ok = summary[name]["ratio_to_baseline"] <= GOAL_RATIO
@@ -145,9 +159,11 @@ def main() -> None:
     against = {}
     for name in ("list", "list-100", "help"):
         if f"{name}@against" in summary:
-            ratio = summary[name]["median_s"] / summary[f"{name}@against"]["median_s"]
-            against[name] = round(ratio, 3)
-            print(f"{name}: this tree / {args.against}: {ratio:.3f}")
+            mine, theirs = summary[name], summary[f"{name}@against"]
+            ratio = mine["median_s"] / theirs["median_s"]
+            cpu_ratio = mine["cpu_median_s"] / theirs["cpu_median_s"]
+            against[name] = {"wall": round(ratio, 3), "cpu": round(cpu_ratio, 3)}
+            print(f"{name}: this tree / {args.against}: wall {ratio:.3f}, cpu {cpu_ratio:.3f}")
     print(f"\ntop-level imports of 'facts list' by cumulative time (of {len(list_imports)}):")
     for name, _, cumulative_us in top_cumulative:
         print(f"  {cumulative_us / 1000:8.1f} ms  {name.strip()}")
@@ -165,6 +181,7 @@ def main() -> None:
         "ratio_to_against": against,
         "summary": summary,
         "times_s": times,
+        "cpu_s": cpu,
         "top_cumulative_us": top_cumulative,
         "top_self_us": top_self,
         "heavy_imported": heavy,

@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli import complete, converse, entities, evaluate, facts, history, ingest, relations
-from memllm_cli.cli import config as config_cmd
 from memllm_cli.cli import doctor as doctor_cmd
 from memllm_cli.cli.common import MemllmGroup, settings, state
 
@@ -43,7 +42,7 @@ app.command("history")(history.history)
 app.command("undo")(history.undo)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("eval")(evaluate.evaluate)
-app.add_typer(config_cmd.app, name="config")
+# `memllm config` is added by MemllmGroup when named (see MemllmGroup.LAZY)
 
 
 def _version(value: bool) -> None:

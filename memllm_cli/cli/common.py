@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import typer
 from typer.core import TyperGroup
@@ -33,7 +33,26 @@ class MemllmGroup(TyperGroup):
     Domain errors and the errors bad input or a damaged file cause (see
     :func:`memllm_cli.errors.explain`) say what went wrong. Anything else is a bug: one
     line names it, and ``MEMLLM_DEBUG=1`` lets its traceback through instead.
+
+    The command groups in :attr:`LAZY` are built only when named (or listed in help):
+    typer builds every command's options at start-up, which ``facts list`` would pay for.
     """
+
+    LAZY: ClassVar[dict[str, str]] = {"config": "memllm_cli.cli.config"}  # name: module.app
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in self.LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            from importlib import import_module
+
+            from typer.main import get_command
+
+            command = get_command(import_module(self.LAZY[cmd_name]).app)
+            command.name = cmd_name
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:

@@ -200,9 +200,10 @@ def split_link(inner: str) -> tuple[str, str]:
     """(target note, shown text) of the inside of ``[[...]]``.
 
     ``Target#Heading|shown``: the target is the note (``Target``), shown is ``shown``;
-    without ``|`` the shown text is the target, or the heading of a same-note link.
+    without ``|`` the shown text is the target, or the heading of a same-note link. In a
+    table the ``|`` is written ``\\|``.
     """
-    target, _, shown = inner.partition("|")
+    target, _, shown = inner.replace("\\|", "|").partition("|")  # "\|" in a table
     note, _, heading = target.partition("#")
     note, heading = note.strip(), heading.strip().lstrip("^")
     return note, (shown.strip() or note or heading)

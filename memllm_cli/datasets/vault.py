@@ -23,9 +23,8 @@ from pathlib import Path
 from memllm_cli.datasets.notes import CITIES, COMPANIES, FIRST, LAST
 
 TEAMS = ("Family", "Friends", "Colleagues", "Neighbours", "Club")
-PROJECTS = tuple(
-    f"Project {w}" for w in "Falcon Heron Lynx Otter Puffin Raven Wren Marten Ibex Orca".split()
-)
+_BIRDS = ("Falcon", "Heron", "Lynx", "Otter", "Puffin", "Raven", "Wren", "Marten", "Ibex", "Orca")
+PROJECTS = tuple(f"Project {name}" for name in _BIRDS)
 IGNORE = "drafts/\nTemplates/\n*.excalidraw.md\n"
 _LIVES = re.compile(r"lives in \[\[([^\]]+)\]\]")
 

@@ -77,6 +77,8 @@ class Note:
         still never read as prose.
         """
         self.front_lines = (first, last)
+        if not text.strip():
+            return
         found = _load_yaml(text)
         if found is None:
             self.warnings.append(f"{first}: front matter is not a YAML mapping; ignored")

@@ -142,7 +142,6 @@ def test_front_matter_is_data_and_the_lines_after_it_keep_their_numbers():
     assert list(note.tags) == ["people", "work/lab", "person", "work", "only", "tags"]
     assert note.dates() == {"created": "2024-01-05"}
     assert [(p.key, p.values, p.line_start, p.text) for p in note.properties] == [
-        ("created", ("2024-01-05",), 4, "created: 2024-01-05"),
         ("employer", ("NIVA",), 5, 'employer: "[[NIVA]]"'),
         ("status", ("active",), 6, "status: active"),
     ]
@@ -362,3 +361,53 @@ def test_hidden_folders_and_memllmignore_are_skipped_and_counted(tmp_path):
     # A hidden file named on the command line is read.
     (doc,) = discover([str(root / ".hidden.md")])
     assert doc.path.name == ".hidden.md"
+
+
+def test_front_matter_properties_that_name_a_relation_state_facts(
+    cli, scripted_model, tmp_path, memllm_home
+):
+    day = tmp_path / "2025-03-14.md"
+    day.write_text(
+        "---\ndate: 2025-03-14\nstatus: draft\nemployer:\n  - NIVA\n  - '[[Equinor|EQ]]'\n"
+        "date_of_birth: 1990-05-01\nresidence: {city: Oslo}\n---\n"
+    )
+    result = cli("ingest", str(day), "--json")
+    (report,) = json.loads(result.stdout)["documents"]
+    assert (report["status"], report["sentences"], report["facts"]) == ("ingested", 0, 3)
+    with Store.open(memllm_home / "memory.db") as store:
+        found = [
+            (f.subject, f.relation, f.object, f.valid_from, store.evidence(f.id)[0])
+            for f in store.facts(FactFilter())
+        ]
+    # date and status name no fact about the note's subject; a mapping is no simple value.
+    assert [f[:4] for f in found] == [
+        ("2025-03-14", "employer", "NIVA", "2025-03-14"),
+        ("2025-03-14", "employer", "Equinor", "2025-03-14"),
+        ("2025-03-14", "date of birth", "1990-05-01", "2025-03-14"),
+    ]
+    employer = found[0][4]
+    assert (employer.sentence, employer.line_start, employer.line_end) == (
+        "employer: - NIVA - '[[Equinor|EQ]]'",
+        4,
+        6,
+    )
+    assert employer.extractor == "front matter" and employer.protocol_version is None
+
+
+def test_a_dry_run_proposes_what_a_real_run_would_store(cli, scripted_model, tmp_path):
+    outputs, _ = scripted_model
+    note = tmp_path / "Ingrid Solberg.md"
+    note.write_text(NOTE)
+    outputs += [
+        EMPTY,
+        "({MEM_WRITE-->Ingrid>>residence>>Trondheim})",
+        "({MEM_WRITE-->Per>>employer>>the lab})",
+        EMPTY,
+    ]
+    result = cli("ingest", str(note), "--dry-run")
+    proposed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {(p["subject"], p["relation"], p["object"]) for p in proposed} == {
+        ("Ingrid Solberg", "residence", "Trondheim"),  # the note's alias, though not stored
+        ("Per Hansen", "employer", "NIVA"),
+        ("Ingrid Solberg", "employer", "NIVA"),
+    }

@@ -23,8 +23,8 @@ from pathlib import Path
 from memllm_cli.datasets.notes import CITIES, COMPANIES, FIRST, LAST
 
 TEAMS = ("Family", "Friends", "Colleagues", "Neighbours", "Club")
-_BIRDS = ("Falcon", "Heron", "Lynx", "Otter", "Puffin", "Raven", "Wren", "Marten", "Ibex", "Orca")
-PROJECTS = tuple(f"Project {name}" for name in _BIRDS)
+_ANIMALS = ("Falcon", "Heron", "Lynx", "Otter", "Puffin", "Raven", "Wren", "Marten", "Ibex", "Orca")
+PROJECTS = tuple(f"Project {name}" for name in _ANIMALS)
 IGNORE = "drafts/\nTemplates/\n*.excalidraw.md\n"
 _LIVES = re.compile(r"lives in \[\[([^\]]+)\]\]")
 

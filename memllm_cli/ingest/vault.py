@@ -38,9 +38,14 @@ _TAG_BEFORE = " \t\n([{"  # a tag starts a word: "C#" and "page#anchor" are no t
 _WIKILINK = re.compile(r"\[\[([^\[\]\n]+)\]\]")
 ALIAS_KEYS = ("aliases", "alias")
 TAG_KEYS = ("tags", "tag")
+# When the note was written or changed: the document's dates, not its subject's.
+FILE_DATE_KEYS = ("date", "created", "updated", "modified", "published", "lastmod")
 # Front matter that describes the file, not the note's subject: never a fact.
 RESERVED_KEYS = frozenset(
-    ALIAS_KEYS + TAG_KEYS + ("title", "cssclass", "cssclasses", "publish", "permalink")
+    ALIAS_KEYS
+    + TAG_KEYS
+    + FILE_DATE_KEYS
+    + ("title", "cssclass", "cssclasses", "publish", "permalink", "draft")
 )
 
 

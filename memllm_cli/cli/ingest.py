@@ -50,7 +50,15 @@ def ingest(
     once it has been read whole. Ctrl-C stops after the current sentence (the document
     it was reading is not stored); a second Ctrl-C stops at once.
 
+    Notes vaults (Obsidian, Logseq): folders skip hidden files and folders (.obsidian/,
+    .trash/, .git/) and what a .memllmignore names (gitignore syntax). Front matter is
+    read as data (aliases name the note's entity, tags and dates are kept, a key that
+    names a relation states a fact), [[Target|shown]] reads as "shown" and means Target,
+    #tags are kept aside, and a daily note (2025-03-14.md) dates its facts.
+
     Example: memllm ingest notes.md
+
+    Example: memllm ingest ~/vault --json
 
     Example: memllm ingest ~/notes --include "*.md" --exclude "drafts/*"
 

@@ -240,6 +240,7 @@ def test_links_and_aliases_resolve_names_into_the_notes_entities(
     assert result.exit_code == 0, result.stderr
     (report,) = json.loads(result.stdout)["documents"]
     assert (report["sentences"], report["aliases"], report["facts"]) == (4, 2, 3)
+    assert "2 alias(es) from front matter" in result.stderr
     assert facts(memllm_home) == [
         ("Ingrid Solberg", "employer", "NIVA", "current"),  # the front matter's property
         ("Ingrid Solberg", "residence", "Trondheim", "current"),  # "Ingrid": an alias

@@ -154,6 +154,7 @@ def _summary(
         "retracted",
         "overruled",
         "dictated",
+        "aliases",
     )
     total = {k: sum(getattr(r, k) for r in done) for k in keys}
     skipped = sum(r.status in ("unchanged", "empty", "skipped") for r in reports)
@@ -165,6 +166,7 @@ def _summary(
         f"{total['facts']} facts {verb}: {total['added']} new, {total['superseded']} superseded, "
         f"{total['retracted']} retracted"
         + (f", {total['overruled']} overruled by your corrections" if total["overruled"] else "")
+        + (f"; {total['aliases']} alias(es) from front matter" if total["aliases"] else "")
         + f"; {skipped} document(s) skipped; "
         + (
             f"{left_out.hidden} hidden and {left_out.ignored} .memllmignore'd file(s) "

@@ -128,7 +128,7 @@ class Ingestor:
                 return
             source_id = self.store.begin_document(doc.uri, sha)
             title = note_title(doc.path, doc.temporary)
-            stored = record_note(self.store, source_id, note, title, latest and latest[0])
+            stored = record_note(self.store, source_id, note, title, latest[0] if latest else None)
             report.aliases = len(stored.aliases)
             report.warnings += [f"{doc.name}: {w}" for w in stored.warnings]
             scope = NameScope(

@@ -43,7 +43,8 @@ from memllm_cli.eval.common import (
 )
 from memllm_cli.eval.noteset import NoteFile, NotesSet
 from memllm_cli.eval.retrieval import BM25
-from memllm_cli.ingest.pipeline import DocumentReport, Ingestor, discover
+from memllm_cli.ingest.discovery import discover
+from memllm_cli.ingest.pipeline import DocumentReport, Ingestor
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.loop import Answer, Session
 from memllm_cli.store import Store

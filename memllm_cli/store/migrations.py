@@ -328,6 +328,25 @@ def _index_segment_text(conn: Connection) -> None:
     conn.execute("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')")
 
 
+_DOCUMENT_META = """
+-- What an ingested Markdown version says besides its sentences (front matter, wikilinks,
+-- tags): kind 'tag' (key: the tag), 'date' (key: the front matter's key, value: an ISO
+-- date), 'link' (key: the shown text, value: the note it links to) and 'alias' (key: the
+-- alias, value: the note's entity; owned = 1 when this document put the alias in memory,
+-- so a later version that drops it takes it out again).
+CREATE TABLE document_meta (
+  id INTEGER PRIMARY KEY,
+  source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('tag', 'date', 'link', 'alias')),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL DEFAULT '',
+  owned INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (source_id, kind, key)
+);
+CREATE INDEX document_meta_key ON document_meta(kind, key);
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL, _seed_relations),
     Migration(2, "documents", _DOCUMENTS),
@@ -335,6 +354,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "relation aliases", _RELATION_ALIASES, _seed_relation_aliases),
     Migration(5, "ops on entities, names and evidence", _OP_TARGETS),
     Migration(6, "sentence text", _SEGMENT_TEXT, _index_segment_text),
+    Migration(7, "document metadata", _DOCUMENT_META),
 )
 
 LATEST = MIGRATIONS[-1].number

@@ -64,6 +64,19 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class DocumentMeta:
+    """One thing a document version says besides its sentences (see migration 7)."""
+
+    kind: str  # tag | date | link | alias
+    key: str
+    value: str = ""
+    owned: bool = False  # an alias this document put in memory
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Relation:
     id: int
     label: str

@@ -40,6 +40,7 @@ from memllm_cli.store.facts import FactTable
 from memllm_cli.store.merge import merge
 from memllm_cli.store.models import (
     AliasResult,
+    DocumentMeta,
     Evidence,
     Fact,
     FactDetail,
@@ -158,6 +159,13 @@ class Store:
     def add_alias(self, name: str, alias: str) -> AliasResult:
         return self.names.add_alias(name, alias)
 
+    def declare_aliases(self, name: str, aliases: list[str]) -> tuple[list[str], list[str]]:
+        """Aliases a note declares for its entity: (added, refused as another's name)."""
+        return self.names.declare_aliases(name, aliases)
+
+    def remove_alias(self, name: str, alias: str) -> bool:
+        return self.names.remove_alias(name, alias)
+
     def resolve_name(self, name: str, scope: NameScope) -> str:
         """The name a write in ``scope`` stores ``name`` under; reads only (``--dry-run``)."""
         return self.names.resolved_name(name, scope)
@@ -259,6 +267,16 @@ class Store:
         text: str,
     ) -> None:
         self.documents.add_segment(source_id, position, sentence_sha256, line_start, line_end, text)
+
+    def segment_texts(self, source_id: int) -> set[str]:
+        return self.documents.segment_texts(source_id)
+
+    def add_document_meta(self, source_id: int, items: list[DocumentMeta]) -> None:
+        self.documents.add_meta(source_id, items)
+
+    def document_meta(self, source_id: int) -> list[DocumentMeta]:
+        """Tags, dates, links and aliases of a document version (a note's, beside its text)."""
+        return self.documents.meta(source_id)
 
     def relevant_sentences(self, question: str, k: int = 3) -> list[Passage]:
         """The ``k`` stored sentences (current document versions) that best match ``question``.

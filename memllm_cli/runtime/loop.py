@@ -335,7 +335,7 @@ class Session:
                 self._event("dropped", f"copied from a memory call in the text: {label}")
             elif " ".join(t.subject.casefold().split()) == " ".join(t.object.casefold().split()):
                 self._event("dropped", f"a name related to itself: {label}")
-            elif not is_grounded(t, text, self.me, known):
+            elif not is_grounded(t, statement, context, self.me, known):
                 self._event("dropped", f"ungrounded write: {label}")
             else:
                 kept.append(Triple(self._who(t.subject), t.relation, self._who(t.object)))

@@ -328,6 +328,21 @@ def _index_segment_text(conn: Connection) -> None:
     conn.execute("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')")
 
 
+def _admit_mcp(conn: Connection) -> None:
+    """Facts, their evidence and their sources may come from MCP clients: 'mcp'."""
+    from memllm_cli.store.schema_edit import widen_checks
+
+    origins = "origin IN ('document', 'chat', 'manual'"
+    widen_checks(
+        conn,
+        {
+            "facts": (origins + ")", origins + ", 'mcp')"),
+            "provenance": (origins + ")", origins + ", 'mcp')"),
+            "sources": ("kind IN ('document', 'chat')", "kind IN ('document', 'chat', 'mcp')"),
+        },
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL, _seed_relations),
     Migration(2, "documents", _DOCUMENTS),
@@ -335,6 +350,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "relation aliases", _RELATION_ALIASES, _seed_relation_aliases),
     Migration(5, "ops on entities, names and evidence", _OP_TARGETS),
     Migration(6, "sentence text", _SEGMENT_TEXT, _index_segment_text),
+    Migration(7, "facts and notes from MCP clients", "", _admit_mcp),
 )
 
 LATEST = MIGRATIONS[-1].number

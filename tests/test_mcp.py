@@ -209,8 +209,11 @@ def test_http_requires_the_bearer_token(tmp_path):
         text=True,
     )
     try:
-        line = server.stderr.readline()
-        assert "bearer token required" in line, line
+        seen = []  # stderr up to the line that says where the server listens
+        while not seen or ("memllm MCP server at" not in seen[-1] and seen[-1]):
+            seen.append(server.stderr.readline())
+        line = seen[-1]
+        assert "bearer token required" in line, "".join(seen)
         url = line.split(" at ", 1)[1].split(" ", 1)[0]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/mcp")
         bare, wrong = _post(url, None), _post(url, "Bearer nope")

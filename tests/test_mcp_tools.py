@@ -257,3 +257,12 @@ def test_cli_refuses_a_remote_address_before_serving(cli):
     result = cli("mcp", "--http", "0.0.0.0:8765", "--allow-remote")
     assert result.exit_code == 1
     assert "needs a bearer token" in result.stderr
+
+
+def test_cli_without_the_mcp_extra_says_how_to_install_it(cli, monkeypatch):
+    import memllm_cli.mcp_server as package
+
+    monkeypatch.setattr(package, "find_spec", lambda name: None)
+    result = cli("mcp")
+    assert result.exit_code == 1
+    assert "error: memllm mcp needs the MCP SDK: pip install 'memllm[mcp]'" in result.stderr

@@ -42,12 +42,12 @@ def mcp(
     model_name: ModelName = None,
     me: Me = "me",
 ) -> None:
-    """Serve this memory to MCP clients: Claude Desktop, Cursor, Zed, your own agents.
+    """Serve this memory to MCP clients: Claude Desktop, Cursor, Zed, agents.
 
-    Tools: query, search, show, recent (read); add_fact, edit_fact, forget, undo and
-    remember (write). Every write is one batch that undo reverts, with origin mcp
-    and the client's name as its source. Resources: memllm://relations and
-    memllm://stats. Over stdio (the default) stdout carries protocol messages only.
+    Tools: query, search, show, recent; add_fact, edit_fact, forget, undo,
+    remember. Every write is a batch that undo reverts, with origin mcp and
+    the client's name as its source. Resources: memllm://relations and
+    memllm://stats. On stdio (the default) stdout carries protocol only.
     The model loads on the first remember, not at start.
 
     Example: memllm mcp

@@ -136,6 +136,33 @@ def test_errors_come_back_as_tool_errors_with_memllms_message(tools):
     assert "limit" in bad_limit.content[0].text
 
 
+def test_edit_forget_and_pages_through_the_protocol(tools, store):
+    async def scenario():
+        async with connected(build(tools)) as client:
+            ids = []
+            for child in ("Kari", "Per", "Ola"):
+                added = await call(
+                    client, "add_fact", subject="Ola N", relation="child", object=child
+                )
+                ids.append(added["written"][0]["fact"]["id"])
+            edited = await call(client, "edit_fact", fact_id=ids[2], object="Oline")
+            forgot = await call(client, "forget", fact_ids=ids[:1])
+            first = await call(client, "recent", limit=1)
+            older = await call(client, "recent", limit=1, cursor=first["next_cursor"])
+            page = await call(client, "query", query="Ola N>>child>>", limit=1, offset=1)
+            found = await call(client, "search", text="Oline", keyword_only=True)
+            return ids, edited, forgot, first, older, page, found
+
+    ids, edited, forgot, first, older, page, found = run(scenario)
+    new_id = edited["written"][0]["fact"]["id"]
+    assert store.fact(ids[2]).superseded_by == new_id
+    assert forgot["removed"][0]["status"] == "deleted"
+    assert [f["id"] for f in first["facts"] + older["facts"]] == [new_id, ids[1]]
+    assert older["next_cursor"] is None
+    assert (page["total"], page["next_offset"], len(page["answers"])) == (2, None, 1)
+    assert [h["fact"]["object"] for h in found["hits"]] == ["Oline"]
+
+
 def test_remember_and_resources(tools, store, outputs):
     outputs.append("({MEM_WRITE-->Ingrid Solberg>>employer>>NIVA})")
 

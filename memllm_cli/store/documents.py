@@ -1,13 +1,13 @@
 """Documents and sentences: where facts were stated, and which version of a file was read.
 
 Every statement of a fact is a provenance row (its evidence): the origin, the
-source (a document or chat version, by uri and sha256), the sentence and its
-lines. An ingested document version remembers its sentences (segments), so the
-next version is read only where it changed and the facts only the old text stated
-can be retracted; their text is kept too, for answers that no fact gives, and so
-is what a note says besides its sentences (tags, dates, links, aliases). This
-module owns the ``sources``, ``provenance``, ``segments`` and ``document_meta``
-tables and the sentence keyword indexes.
+source (a document or chat version, or an MCP client's note, by uri and sha256),
+the sentence and its lines. An ingested document version remembers its sentences
+(segments), so the next version is read only where it changed and the facts only
+the old text stated can be retracted; their text is kept too, for answers that no
+fact gives, and so is what a note says besides its sentences (tags, dates, links,
+aliases). This module owns the ``sources``, ``provenance``, ``segments`` and
+``document_meta`` tables and the sentence keyword indexes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.store import db
-from memllm_cli.store.models import DocumentMeta, Evidence, Passage
+from memllm_cli.store.models import SOURCE_KINDS, DocumentMeta, Evidence, Passage
 from memllm_cli.store.oplog import OpLog
 from memllm_cli.store.text import now
 
@@ -48,11 +48,11 @@ class Documents:
     def source(
         self, kind: str, uri: str | None, sha256: str | None, created_at: str | None = None
     ) -> int:
-        """The id of this version of a document or chat, recorded if it is new."""
-        if kind not in ("document", "chat"):
+        """The id of this version of a document, chat turn or MCP note, recorded if it is new."""
+        if kind not in SOURCE_KINDS:
             raise InvalidInputError(f"unknown source kind {kind!r}")
         if not uri or not sha256:
-            raise InvalidInputError("a document or chat source needs a uri and a sha256")
+            raise InvalidInputError(f"a {kind} source needs a uri and a sha256")
         row = self._conn.execute(
             "SELECT id FROM sources WHERE uri = ? AND sha256 = ?", (uri, sha256)
         ).fetchone()
@@ -141,6 +141,12 @@ class Documents:
                 f"UPDATE provenance SET {assignments} WHERE id = :id", {**before, "id": row_id}
             )
         self._oplog.log(op, row_id, current, self._evidence_row(row_id), "evidence")
+
+    def count_documents(self) -> int:
+        """Documents (by uri) with an ingested version."""
+        return self._conn.execute(
+            "SELECT count(DISTINCT uri) FROM sources WHERE ingested_at IS NOT NULL"
+        ).fetchone()[0]
 
     def count_unsourced(self) -> int:
         """Facts with no provenance row."""

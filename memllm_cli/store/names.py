@@ -148,6 +148,9 @@ class Names:
         for alias in aliases:
             self.add_alias(name, alias)
 
+    def count_entities(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM entities").fetchone()[0]
+
     def first_names(self, limit: int) -> list[str]:
         """Up to ``limit`` names and aliases, oldest first."""
         rows = self._conn.execute("SELECT name FROM names ORDER BY id LIMIT ?", (limit,))

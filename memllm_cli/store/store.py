@@ -39,12 +39,15 @@ from memllm_cli.store.documents import Documents
 from memllm_cli.store.facts import FactTable
 from memllm_cli.store.merge import merge
 from memllm_cli.store.models import (
+    ORIGINS,
+    STATUSES,
     AliasResult,
     DocumentMeta,
     Evidence,
     Fact,
     FactDetail,
     FactFilter,
+    MemoryStats,
     MergeResult,
     Op,
     Passage,
@@ -231,22 +234,54 @@ class Store:
         subject: str | None = None,
         relation: str | None = None,
         obj: str | None = None,
+        evidence: Evidence | None = None,
     ) -> WriteResult:
-        return self.fact_table.edit(fact_id, subject=subject, relation=relation, obj=obj)
+        """Correct a fact: by hand, unless ``evidence`` says who corrects it."""
+        return self.fact_table.edit(
+            fact_id, subject=subject, relation=relation, obj=obj, evidence=evidence
+        )
 
     def remove_fact(self, fact_id: int) -> Fact:
         return self.fact_table.remove(fact_id)
 
     # -- history and undo -----------------------------------------------------------------------
 
+    def stats(self) -> MemoryStats:
+        """What the memory holds, in counts (``memllm mcp``'s stats resource)."""
+        tally = self.fact_table.tally()
+        facts = {status: 0 for status in STATUSES}
+        origins = {origin: 0 for origin in ORIGINS}
+        for (status, origin), count in tally.items():
+            facts[status] = facts.get(status, 0) + count
+            if status == "current":
+                origins[origin] = origins.get(origin, 0) + count
+        return MemoryStats(
+            facts=facts,
+            origins=origins,
+            entities=self.names.count_entities(),
+            relations_used=sum(1 for r in self.relation_table.relations() if r.facts),
+            documents=self.documents.count_documents(),
+            pending_vectors=self.vectors.pending(),
+            last_change=self.oplog.last_change(),
+        )
+
     def history(
         self, *, limit: int | None = 50, batch_id: int | None = None, fact_id: int | None = None
     ) -> list[Op]:
         return self.oplog.history(limit=limit, batch_id=batch_id, fact_id=fact_id)
 
-    def undo(self, *, op_id: int | None = None, batch_id: int | None = None) -> UndoResult:
+    def undo(
+        self, *, op_id: int | None = None, batch_id: int | None = None, kind: str | None = None
+    ) -> UndoResult:
+        """Undo an op, a batch, or the latest batch; with ``kind``, only a batch of that kind."""
         return undo(
-            self.oplog, self.fact_table, self.documents, self.names, op_id=op_id, batch_id=batch_id
+            self.oplog,
+            self.fact_table,
+            self.documents,
+            self.names,
+            op_id=op_id,
+            batch_id=batch_id,
+            kind=kind,
         )
 
     # -- documents ------------------------------------------------------------------------------

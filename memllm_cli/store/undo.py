@@ -28,13 +28,15 @@ def undo(
     *,
     op_id: int | None = None,
     batch_id: int | None = None,
+    kind: str | None = None,
 ) -> UndoResult:
     """Undo one op, one batch, or (with neither) the latest batch not yet undone.
 
+    With ``kind``, only batches of that kind undo (an MCP client's own writes).
     Refuses when a later change to the same facts would be overwritten.
     """
     with oplog.batch("undo", "undo") as undo_batch:
-        ops, what = oplog.to_undo(op_id, batch_id)
+        ops, what = oplog.to_undo(op_id, batch_id, kind)
         undoing = {op[0] for op in ops}
         for op_row_id, _, target, row_id, _ in ops:
             later = oplog.later_change(target, row_id, op_row_id, undoing)

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from memllm_cli.ingest.pipeline import Ingestor, discover
+from memllm_cli.ingest.discovery import discover
+from memllm_cli.ingest.pipeline import Ingestor
 from memllm_cli.protocol import NO_CALL_GRAMMAR
 from memllm_cli.runtime.answer import I_DO_NOT_KNOW, supporting
 from memllm_cli.runtime.loop import Session

@@ -12,6 +12,7 @@ import typer
 
 from memllm_cli.cli import complete, converse, entities, evaluate, facts, history, ingest, relations
 from memllm_cli.cli import doctor as doctor_cmd
+from memllm_cli.cli import mcp as mcp_cmd
 from memllm_cli.cli.common import MemllmGroup, settings, state
 
 app = typer.Typer(
@@ -42,6 +43,7 @@ app.command("history")(history.history)
 app.command("undo")(history.undo)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("eval")(evaluate.evaluate)
+app.command("mcp")(mcp_cmd.mcp)
 # `memllm config` is added by MemllmGroup when named (see MemllmGroup.LAZY)
 
 

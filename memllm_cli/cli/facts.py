@@ -95,7 +95,7 @@ def list_(
     source: Annotated[
         str | None, typer.Option(help="Document path (or its file name) or sha256 prefix.")
     ] = None,
-    origin: Annotated[str | None, typer.Option(help="document, chat or manual.")] = None,
+    origin: Annotated[str | None, typer.Option(help="document, chat, manual or mcp.")] = None,
     all_: Annotated[
         bool, typer.Option("--all", "-a", help="Include superseded, retracted and deleted facts.")
     ] = False,

@@ -15,6 +15,7 @@ from memllm_cli.cli.progress import DocumentProgress
 from memllm_cli.llamacpp import audible_stderr
 
 if TYPE_CHECKING:
+    from memllm_cli.ingest.discovery import Skipped
     from memllm_cli.ingest.pipeline import DocumentReport
     from memllm_cli.runtime.loop import Session
 
@@ -49,22 +50,26 @@ def ingest(
     once it has been read whole. Ctrl-C stops after the current sentence (the document
     it was reading is not stored); a second Ctrl-C stops at once.
 
+    Notes vaults (Obsidian, Logseq): folders skip hidden files and folders (.obsidian/,
+    .trash/, .git/) and what a .memllmignore names (gitignore syntax). Front matter is
+    read as data (aliases name the note's entity, tags and dates are kept, a key that
+    names a relation states a fact), [[Target|shown]] reads as "shown" and means Target,
+    #tags are kept aside, and a daily note (2025-03-14.md) dates its facts.
+
     Example: memllm ingest notes.md
+
+    Example: memllm ingest ~/vault --json
 
     Example: memllm ingest ~/notes --include "*.md" --exclude "drafts/*"
 
     Example: memllm ingest notes.md --dry-run > proposed.jsonl
     """
-    from memllm_cli.ingest.pipeline import (
-        DEFAULT_INCLUDE,
-        DocumentReport,
-        Ingestor,
-        discover,
-        remove_spools,
-    )
+    from memllm_cli.ingest.discovery import DEFAULT_INCLUDE, Skipped, discover, remove_spools
+    from memllm_cli.ingest.pipeline import DocumentReport, Ingestor
 
     store = open_store(ctx)
-    found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or ()))
+    skipped = Skipped()
+    found = list(discover(paths, include or DEFAULT_INCLUDE, exclude or (), skipped))
     load_seconds: list[float] = []
 
     def load() -> Session:
@@ -103,11 +108,17 @@ def ingest(
     elapsed = time.perf_counter() - started - sum(load_seconds)
     if json_:
         render(
-            [{"documents": [r.to_dict() for r in reports], "seconds": round(elapsed, 3)}],
+            [
+                {
+                    "documents": [r.to_dict() for r in reports],
+                    "skipped": skipped.to_dict(),
+                    "seconds": round(elapsed, 3),
+                }
+            ],
             "jsonl",
             [],
         )
-    _summary(reports, elapsed, interrupted=stop.requested)
+    _summary(reports, elapsed, skipped, interrupted=stop.requested)
     if stop.requested:
         raise typer.Exit(130)
     if any(r.status == "skipped" for r in reports):
@@ -130,7 +141,9 @@ def _say(report: DocumentReport) -> None:
         )
 
 
-def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool) -> None:
+def _summary(
+    reports: list[DocumentReport], seconds: float, left_out: Skipped, *, interrupted: bool
+) -> None:
     done = [r for r in reports if r.status in ("ingested", "dry-run")]
     keys = (
         "sentences",
@@ -141,6 +154,7 @@ def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool
         "retracted",
         "overruled",
         "dictated",
+        "aliases",
     )
     total = {k: sum(getattr(r, k) for r in done) for k in keys}
     skipped = sum(r.status in ("unchanged", "empty", "skipped") for r in reports)
@@ -152,8 +166,15 @@ def _summary(reports: list[DocumentReport], seconds: float, *, interrupted: bool
         f"{total['facts']} facts {verb}: {total['added']} new, {total['superseded']} superseded, "
         f"{total['retracted']} retracted"
         + (f", {total['overruled']} overruled by your corrections" if total["overruled"] else "")
+        + (f"; {total['aliases']} alias(es) from front matter" if total["aliases"] else "")
         + f"; {skipped} document(s) skipped; "
-        f"{rate:.1f} sentences/s"
+        + (
+            f"{left_out.hidden} hidden and {left_out.ignored} .memllmignore'd file(s) "
+            "or folder(s) left out; "
+            if left_out.hidden or left_out.ignored
+            else ""
+        )
+        + f"{rate:.1f} sentences/s"
         + (f"; {total['dictated']} copied write(s) dropped" if total["dictated"] else "")
         + ("; interrupted" if interrupted else "")
     )

@@ -80,20 +80,33 @@ def open_session(
     from memllm_cli.runtime import models
     from memllm_cli.runtime.loop import Session
 
-    chosen = settings(ctx)
-    path_setting, url_setting = chosen.model(model_path, url)
-    url = _checked_url(_text(url_setting.value))
-    name = _text(chosen.get("model_name", model_name).value)
-    me = str(chosen.get("me", me).value)
+    path, url, name = chosen_model(ctx, model_path, url, model_name)
+    me = chosen_me(ctx, me)
     store = open_store(ctx)
     started = time.perf_counter()
-    model = models.load_model(_text(path_setting.value), url, model_name=name)
+    model = models.load_model(path, url, model_name=name)
     load_seconds = time.perf_counter() - started
     on_event = _show_event if show_memory else None
     session = Session(
         store, model, embedder(), me=me, memory=memory, max_tokens=max_tokens, on_event=on_event
     )
     return session, load_seconds
+
+
+def chosen_model(
+    ctx: typer.Context, model_path: str | None, url: str | None, model_name: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(GGUF path, server URL, model name) to load: the options given, else the environment
+    or the settings file (``memllm config``). A bad URL fails here, before any work."""
+    chosen = settings(ctx)
+    path_setting, url_setting = chosen.model(model_path, url)
+    name = chosen.get("model_name", model_name).value
+    return _text(path_setting.value), _checked_url(_text(url_setting.value)), _text(name)
+
+
+def chosen_me(ctx: typer.Context, me: str | None) -> str:
+    """``--me``, else ``MEMLLM_ME``, the settings file, or "me"."""
+    return str(settings(ctx).get("me", me).value)
 
 
 def _text(value: object) -> str | None:

@@ -20,6 +20,7 @@ class DocumentReport:
     superseded: int = 0
     retracted: int = 0
     overruled: int = 0  # facts stated that the user had deleted or corrected: not stored
+    aliases: int = 0  # aliases its front matter added to memory
     parse_failures: int = 0
     dictated: int = 0  # writes copied from call syntax in the text, dropped
     seconds: float = 0.0

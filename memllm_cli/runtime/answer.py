@@ -243,3 +243,20 @@ class Held:
             for text in self.held:
                 self.on_text(text)
             self.held.clear()
+
+
+def lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """``on_text`` minus the answer's leading whitespace (what follows a read block)."""
+    if on_text is None:
+        return None
+    started = False
+
+    def emit(text: str) -> None:
+        nonlocal started
+        if not started:
+            text = text.lstrip()
+            started = bool(text)
+        if text:
+            on_text(text)
+
+    return emit

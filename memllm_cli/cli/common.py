@@ -124,16 +124,23 @@ def open_store(ctx: typer.Context) -> Store:
 
     app_state = state(ctx)
     if app_state.store is None:
-        chosen = settings(ctx).get("db", app_state.db)
-        path = Path(str(chosen.value))
-        if not chosen.given:  # the default place, or one the settings file names: made if missing
-            try:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the memory folder {path.parent}: {exc}") from exc
+        path = app_state.db  # --db needs no settings (nor their start-up time)
+        if path is None:
+            chosen = settings(ctx).get("db")
+            path = Path(str(chosen.value))
+            if not chosen.given:  # the default place, or one the settings file names
+                _make_folder(path.parent)
         app_state.store = Store.open(path)
         ctx.find_root().call_on_close(app_state.store.close)
     return app_state.store
+
+
+def _make_folder(folder: Path) -> None:
+    """The memory's folder, readable by you alone, made if missing."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the memory folder {folder}: {exc}") from exc
 
 
 @contextmanager

@@ -4,9 +4,11 @@ Each completer opens the memory the command line names (``--db``, ``--profile``,
 environment, the settings file), runs one small indexed query, and closes it: no
 model, no embedder. A memory that does not exist yet is not created, and any failure
 completes nothing rather than print an error into the shell's command line.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: typer reads each completer's signature
+when it builds the commands, at every start, and annotations already evaluated cost it
+nothing to read.
+"""
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -54,14 +56,14 @@ def profiles(incomplete: str) -> list[str]:
     return [name for name in sorted(names) if name.startswith(incomplete)]
 
 
-def _settings(ctx: typer.Context) -> Settings:
+def _settings(ctx: typer.Context) -> "Settings":
     """The settings as the root options typed so far say (its callback has not run)."""
     from memllm_cli.config import Settings
 
     return Settings(ctx.find_root().params.get("profile"))
 
 
-def _with_store(ctx: typer.Context, query: Callable[[Store], list[T]]) -> list[T]:
+def _with_store(ctx: typer.Context, query: Callable[["Store"], list[T]]) -> list[T]:
     from pathlib import Path
 
     from memllm_cli.store import Store

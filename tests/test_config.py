@@ -123,6 +123,8 @@ def test_an_unknown_profile_is_one_line_and_exit_1(cli, settings_file, monkeypat
     assert result.exit_code == 1
     assert result.stderr.startswith("error: no profile 'home' in ")
     assert "profiles: work" in result.stderr and result.stderr.count("\n") == 1
+    with_db = cli("--db", str(settings_file.parent / "m.db"), "--profile", "home", "facts", "list")
+    assert with_db.exit_code == 1 and not (settings_file.parent / "m.db").exists()
     monkeypatch.setenv("MEMLLM_PROFILE", "nope")
     assert cli("facts", "list").exit_code == 1
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 from types import FrameType
@@ -77,13 +76,13 @@ def root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
-    from memllm_cli.config import PROFILE_ENV
-
     app_state = state(ctx)
     app_state.db = db
     app_state.profile = profile
-    if (profile or os.environ.get(PROFILE_ENV)) and ctx.invoked_subcommand != "config":
-        settings(ctx).check()  # a profile the settings file lacks fails before any work
+    if profile is not None and ctx.invoked_subcommand != "config":
+        # A profile the settings file lacks fails before any work. (One from MEMLLM_PROFILE
+        # fails where a setting is first read: a command given --db reads none.)
+        settings(ctx).check()
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from memllm_cli.cli import complete, converse, entities, evaluate, facts, history, ingest, relations
+from memllm_cli.cli import complete, converse, entities, facts, history, ingest, relations
 from memllm_cli.cli import doctor as doctor_cmd
 from memllm_cli.cli import mcp as mcp_cmd
 from memllm_cli.cli.common import MemllmGroup, settings, state
@@ -41,9 +41,8 @@ app.add_typer(relations.app, name="relations")
 app.command("history")(history.history)
 app.command("undo")(history.undo)
 app.command("doctor")(doctor_cmd.doctor)
-app.command("eval")(evaluate.evaluate)
 app.command("mcp")(mcp_cmd.mcp)
-# `memllm config` is added by MemllmGroup when named (see MemllmGroup.LAZY)
+# `memllm eval` and `memllm config` are added by MemllmGroup when named (MemllmGroup.LAZY)
 
 
 def _version(value: bool) -> None:

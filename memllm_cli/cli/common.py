@@ -38,7 +38,11 @@ class MemllmGroup(TyperGroup):
     typer builds every command's options at start-up, which ``facts list`` would pay for.
     """
 
-    LAZY: ClassVar[dict[str, str]] = {"config": "memllm_cli.cli.config"}  # name: module.app
+    # name: the module whose ``app`` (a typer.Typer) makes the command
+    LAZY: ClassVar[dict[str, str]] = {
+        "eval": "memllm_cli.cli.evaluate",
+        "config": "memllm_cli.cli.config",
+    }
 
     def list_commands(self, ctx: typer.Context) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in self.LAZY if n not in self.commands)]

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from memllm_cli.ingest.discovery import discover
 from memllm_cli.ingest.pipeline import Ingestor
-from memllm_cli.protocol import NO_CALL_GRAMMAR
-from memllm_cli.runtime.answer import I_DO_NOT_KNOW, supporting
+from memllm_cli.protocol import ReadQuery
+from memllm_cli.runtime.answer import I_DO_NOT_KNOW, from_sentences, supporting
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.scripted import ScriptedModel
 from memllm_cli.store.models import Passage
@@ -321,7 +321,11 @@ def test_an_empty_read_falls_back_on_the_sentences(store, notes):
     )
     assert "Question: What is Ingrid's job?" in evidence_prompt
     assert evidence_prompt.endswith("<|im_start|>assistant\n({MEM_READ(Ingrid>>occupation>>)-->")
-    assert model.grammars[2] == NO_CALL_GRAMMAR and len(model.prompts) == 3
+    # The reply is one of the sentences' spans that the grounding check accepts, or none.
+    offered = model.grammars[2]
+    assert offered.startswith('root ::= answer? "})"') and len(model.prompts) == 3
+    assert '"a chemist"' in offered and '"chemist at NIVA"' in offered
+    assert '"Ingrid"' not in offered  # whom the question names is no answer
     assert answer.reads[0].rolled_back and answer.usage.completion_tokens > 0
     assert ("sentence", f"{notes.resolve()}:4 She now works as a chemist at NIVA.") in events
     data = answer.to_dict()
@@ -463,3 +467,17 @@ def test_ask_no_memory_bypasses_the_fallback(cli, ingested):
     data = json.loads(result.stdout)
     assert (data["answer"], data["path"], data["citations"]) == ("Oslo.", "none", [])
     assert outputs == []
+
+
+def test_no_sentence_about_the_question_means_no_generation(store, notes):
+    """The model is asked only when a retrieved sentence could answer: here none is about
+    a "data team", though "Who leads ..." retrieves sentences by their other words."""
+    asked = []
+    text, cited = from_sentences(
+        store,
+        "Who lives in the data team?",
+        lambda *a, **k: asked.append(a),
+        [ReadQuery("leader", subject="data team")],
+    )
+    assert texts(store, "Who lives in the data team?")  # sentences were found ...
+    assert (text, cited, asked) == (I_DO_NOT_KNOW, [], [])  # ... but none says it

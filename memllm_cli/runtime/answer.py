@@ -28,6 +28,12 @@ when the sentences say it. The check, :func:`supporting`:
 So an invented name, place, date or job never passes, nor a true sentence about
 someone else, nor words glued together from different places. It costs a few set
 and list operations per sentence.
+
+The model is offered nothing else: its reply is generated under a grammar whose answers
+are the word spans of the retrieved sentences that pass that check (:func:`candidates`),
+or no answer. A small model that would misspell a name it read ("Eddie Hartley" for
+Edith Hartley) then writes the name as the sentence has it, and a question that no
+retrieved sentence is about is not put to the model at all.
 """
 
 from __future__ import annotations
@@ -40,14 +46,16 @@ from memllm_cli.protocol import (
     CALL_OPEN,
     FIELD_SEP,
     ITEM_SEP,
-    NO_CALL_GRAMMAR,
     ProtocolError,
     ReadQuery,
+    escape,
     parse_read_request,
     read_grammar,
     read_opening,
+    results_grammar,
 )
 from memllm_cli.runtime import prompts
+from memllm_cli.runtime.grounding import spans
 from memllm_cli.runtime.model import Generation
 from memllm_cli.store import Store
 from memllm_cli.store.models import Passage
@@ -157,6 +165,12 @@ def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[P
     return cited
 
 
+def candidates(question: str, passages: Sequence[Passage]) -> list[str]:
+    """The answers :func:`supporting` would accept: word spans of ``passages``, as written."""
+    found = dict.fromkeys(span for p in passages for span in spans(p.text) if escape(span) == span)
+    return [span for span in found if supporting(question, span, passages)]
+
+
 def _holds(text: str, run: Sequence[str]) -> bool:
     """Whether the words of ``text`` contain ``run`` (casefolded words), in a row."""
     found = [w.casefold() for w in words(text)]
@@ -199,11 +213,15 @@ def from_sentences(
             queries = parse_read_request(call.text)
         except ProtocolError:
             return I_DO_NOT_KNOW, []
+    answers = candidates(question, passages)
+    if not answers:
+        _event(on_event, "unsupported", "no sentence found says what the question asks")
+        return I_DO_NOT_KNOW, []
     gen = generate(
         prompt + read_opening(list(queries)),
         max_tokens=EVIDENCE_TOKENS,
         stop=(prompts.IM_END, CALL_CLOSE, "\n"),
-        grammar=NO_CALL_GRAMMAR,
+        grammar=results_grammar(answers),
     )
     reply = clean_reply(gen.text)
     cited = supporting(question, reply, passages)

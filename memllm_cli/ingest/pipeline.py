@@ -15,7 +15,8 @@ earlier sentences stored, as before; while reading, the grounding check counts
 names earlier sentences wrote as known (:meth:`Ingestor._known`).
 
 A sentence too long for the model is skipped with a warning naming the file and
-line; the run goes on.
+line; the run goes on. A renamed document (``ingest --watch`` sees one) reuses its
+old name's facts, and the old name is removed in the same batch.
 
 The model sees, for each focus sentence, the preceding sentences of the same
 document. That context grows sentence by sentence and, past its budget, restarts
@@ -64,6 +65,7 @@ class Document:
     path: Path
     markdown: bool
     temporary: bool = False  # stdin's spool file, removed once read
+    renamed_from: Document | None = None  # the file it was before a rename, gone from disk
 
 
 def discover(
@@ -167,8 +169,9 @@ class Ingestor:
             return report
         if self.dry_run:
             report.status = "dry-run"
+        moved = doc.renamed_from and self.store.ingested_version(doc.renamed_from.uri)
         with ReadSpool() as read:
-            self._read(doc, sha, report, previous, read)
+            self._read(doc, sha, report, [v[0] for v in (previous, moved) if v], read)
             if report.status == "interrupted":
                 report.message = "stopped before its end; nothing from it was stored"
                 return report
@@ -185,9 +188,12 @@ class Ingestor:
         """Store a document read whole: its sentences and facts, in one short transaction.
 
         Sentence by sentence in order, as the model read them, so short names resolve
-        against what earlier sentences stored.
+        against what earlier sentences stored. A rename's old name goes last, once the
+        new one states what it carried over.
         """
-        with self.store.batch("ingest", f"ingest {doc.name}"):
+        old = doc.renamed_from
+        renamed = f"renamed from {old.name}" if old is not None else ""
+        with self.store.batch("ingest", f"ingest {doc.name}" + (f" ({renamed})" if old else "")):
             latest = self.store.ingested_version(doc.uri)  # another run may have stored it
             if latest is not None and latest[1] == sha:
                 report.status, report.message = "unchanged", "ingested meanwhile by another run"
@@ -214,22 +220,26 @@ class Ingestor:
                     )
             if latest is not None:
                 report.retracted = len(self.store.retract_unstated(doc.uri, kept))
+            if old is not None:
+                report.retracted += len(self.store.remove_document(old.uri))
+                report.message = renamed
 
     def _read(
         self,
         doc: Document,
         sha: str,
         report: DocumentReport,
-        previous: tuple[int, str] | None,
+        carry: list[int],
         read: ReadSpool,
     ) -> None:
         """Extract (or carry over) the facts of every sentence into ``read``; store nothing.
 
+        ``carry``: earlier versions (source ids) whose facts a same sentence reuses.
         A dry run proposes each sentence's facts as it goes.
         """
         carried: dict[str, Triples] = {}
-        if previous is not None:
-            for sentence, fact in self.store.stated_by(previous[0]):
+        for source_id in carry:
+            for sentence, fact in self.store.stated_by(source_id):
                 carried.setdefault(sentence, []).append((fact.subject, fact.relation, fact.object))
         self._written = set()
         context: list[str] = []

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 import pytest
 from markdown_it import MarkdownIt
 
+from memllm_cli.errors import InvalidInputError
 from memllm_cli.store import Store
 from memllm_cli.store.exports import (
     ENTITY_IRI,
@@ -212,3 +213,38 @@ def test_export_format_choices(cli, memllm_home):
         result = cli("facts", "export", *args)
         assert result.exit_code == 2 and result.stderr.startswith("error: "), args
     assert format_problem("graphml", include_all=True) is None
+
+
+def test_markdown_pages_link_to_each_other(memory: Store, tmp_path, cli):
+    from memllm_cli.store.exports import write_markdown_pages
+
+    with memory.batch("add", "test"):
+        memory.add_fact("con", "likes", "a/b: c?")
+        memory.add_fact("Con", "likes", "Ingrid Solberg")  # same name folded: one entity
+        memory.add_fact("CON.txt", "likes", "x")
+    folder = tmp_path / "pages"
+    assert write_markdown_pages(memory, folder) == 6
+    md = MarkdownIt("commonmark")
+    names: dict[str, str] = {}
+    for page in folder.iterdir():
+        if page.name != "index.md":  # the page's heading: its entity's name
+            tokens = md.parse(page.read_text())
+            names[page.name] = "".join(c.content for c in tokens[1].children)
+    assert sorted(names.values(), key=str.casefold) == sorted(
+        ["a/b: c?", "con", "CON.txt", "Ingrid Solberg", "Oslo", ODD, UNICODE, "x"],
+        key=str.casefold,
+    )
+    assert {"con_.md", "CON.txt_.md", "a_b_ c_.md"} <= set(names)
+    # Each link opens a page, and its text is that page's name.
+    links = 0
+    for page in folder.iterdir():
+        for token in md.parse(page.read_text()):
+            children = token.children or []
+            for i, child in enumerate(children):
+                if child.type == "link_open":
+                    links += 1
+                    assert names[unquote(child.attrs["href"])] == children[i + 1].content
+    assert links == len(names) + 2 * 6  # the index, and each fact from both its ends
+    with pytest.raises(InvalidInputError):
+        write_markdown_pages(memory, folder)  # not empty any more
+    assert cli("facts", "export", "-f", "graphml", "-o", str(tmp_path)).exit_code == 2

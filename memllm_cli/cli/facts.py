@@ -361,16 +361,22 @@ def export(
     Example: memllm facts export --csv -o facts.csv
 
     Example: memllm facts export -f markdown -o memory.md
+
+    Example: memllm facts export -f markdown -o vault/  (an empty folder: a page per entity)
     """
-    from memllm_cli.store.exports import format_problem, write_export
+    from memllm_cli.store.exports import format_problem, write_export, write_markdown_pages
     from memllm_cli.store.transfer import export_settings
 
     chosen = (fmt or ("csv" if csv_ else "jsonl")).strip().lower()
-    if problem := format_problem(chosen, csv_=csv_, include_all=all_):
+    pages = output is not None and output.is_dir()
+    if problem := format_problem(chosen, csv_=csv_, include_all=all_, folder=pages):
         raise typer.BadParameter(problem)
     store = open_store(ctx)
     if output is None:
         write_export(store, sys.stdout, chosen, include_all=all_)
+    elif pages:
+        count = write_markdown_pages(store, output, include_all=all_)
+        message(f"exported {count} facts to {output}, a page per entity (index.md lists them)")
     else:
         with output.open("w", encoding="utf-8", newline="") as out:
             count = write_export(store, out, chosen, include_all=all_)

@@ -5,7 +5,8 @@ Read-only views, unlike the JSONL backup of :mod:`~memllm_cli.store.transfer`
 
 - Markdown: one document, a section per entity (by name) listing its facts (relation,
   its Wikidata P-id, object, validity, the file:line that stated it) and the facts
-  that name it as their object. Names are escaped so they render as written.
+  that name it as their object; or a folder with a page per entity, linked to each
+  other, and an index. Names are escaped so they render as written.
 - GraphML: entities are nodes (``label``, ``aliases``), facts are directed edges
   (``label`` = relation, ``pid``, ``status``, ``origin``, ``valid_from``,
   ``valid_to``, ``sources``, ``fact_id``), for Gephi, Cytoscape, yEd or networkx.
@@ -22,11 +23,13 @@ with its status. Facts come oldest first, so the output is the same for the same
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 from urllib.parse import quote
 
+from memllm_cli.errors import InvalidInputError
 from memllm_cli.store.models import ORIGINS, Evidence, Fact, FactFilter
 from memllm_cli.store.relations import PID
 from memllm_cli.store.store import Store
@@ -41,8 +44,13 @@ SKOS_ALT_LABEL = "<http://www.w3.org/2004/02/skos/core#altLabel>"
 GRAPHML_NS = "http://graphml.graphdrawing.org/xmlns"
 
 
-def format_problem(fmt: str, *, csv_: bool = False, include_all: bool = False) -> str | None:
-    """Why ``facts export`` cannot write ``fmt`` as asked (a usage error), or None."""
+def format_problem(
+    fmt: str, *, csv_: bool = False, include_all: bool = False, folder: bool = False
+) -> str | None:
+    """Why ``facts export`` cannot write ``fmt`` as asked (a usage error), or None.
+
+    ``folder``: the output is a folder, which only Markdown pages go to.
+    """
     if fmt not in FORMATS:
         return f"--format is one of {', '.join(FORMATS)}, not {fmt!r}"
     if csv_ and fmt != "csv":
@@ -52,6 +60,8 @@ def format_problem(fmt: str, *, csv_: bool = False, include_all: bool = False) -
             "N-Triples holds current facts only (a plain triple cannot say a fact ended); "
             "use --format graphml --all, or jsonl, for history"
         )
+    if folder and fmt != "markdown":
+        return f"--output is a folder; {fmt} goes to a file (only markdown writes pages)"
     return None
 
 
@@ -121,29 +131,82 @@ def md_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+class _Entities:
+    """The facts about each entity and the facts naming it, for Markdown."""
+
+    def __init__(self, store: Store, include_all: bool) -> None:
+        self.rows = list(_rows(store, include_all))
+        self.aliases = _aliases(store)
+        self.about: dict[str, list[_Row]] = {}
+        self.named_by: dict[str, list[_Row]] = {}
+        for row in self.rows:
+            self.about.setdefault(row.fact.subject, []).append(row)
+            self.named_by.setdefault(row.fact.object, []).append(row)
+        self.names = sorted(
+            self.about.keys() | self.named_by.keys(), key=lambda n: (n.casefold(), n)
+        )
+        which = "facts (history included)" if include_all else "current facts"
+        self.summary = f"{len(self.rows)} {which} about {len(self.names)} entities."
+
+    def section(self, name: str, heading: str, link: Callable[[str], str]) -> str:
+        """``name``'s section under ``heading`` (``#`` or ``##``); ``link`` renders a name."""
+        lines = [f"{heading} {md_escape(name)}", ""]
+        if self.aliases.get(name):
+            lines += [f"Also called: {', '.join(md_escape(a) for a in self.aliases[name])}", ""]
+        lines += [f"- {_md_fact(row, link(row.fact.object))}" for row in self.about.get(name, [])]
+        if self.named_by.get(name):
+            lines += ([""] if self.about.get(name) else []) + ["Named by:", ""]
+            for row in self.named_by[name]:
+                lines.append(f"- {link(row.fact.subject)}: {_md_fact(row, md_escape(name))}")
+        return "\n".join(lines) + "\n"
+
+
 def write_markdown(store: Store, out: TextIO, *, include_all: bool = False) -> int:
     """One section per entity: its facts, then the facts naming it. Returns the fact count."""
-    rows = list(_rows(store, include_all))
-    aliases = _aliases(store)
-    about: dict[str, list[_Row]] = {}
-    named_by: dict[str, list[_Row]] = {}
-    for row in rows:
-        about.setdefault(row.fact.subject, []).append(row)
-        named_by.setdefault(row.fact.object, []).append(row)
-    names = sorted(about.keys() | named_by.keys(), key=lambda n: (n.casefold(), n))
-    which = "facts (history included)" if include_all else "current facts"
-    out.write(f"# Memory\n\n{len(rows)} {which} about {len(names)} entities.\n")
-    for name in names:
-        out.write(f"\n## {md_escape(name)}\n\n")
-        if aliases.get(name):
-            out.write(f"Also called: {', '.join(md_escape(a) for a in aliases[name])}\n\n")
-        for row in about.get(name, []):
-            out.write(f"- {_md_fact(row, md_escape(row.fact.object))}\n")
-        if named_by.get(name):
-            out.write("\nNamed by:\n\n" if about.get(name) else "Named by:\n\n")
-            for row in named_by[name]:
-                out.write(f"- {md_escape(row.fact.subject)}: {_md_fact(row, md_escape(name))}\n")
-    return len(rows)
+    entities = _Entities(store, include_all)
+    out.write(f"# Memory\n\n{entities.summary}\n")
+    for name in entities.names:
+        out.write("\n" + entities.section(name, "##", md_escape))
+    return len(entities.rows)
+
+
+def write_markdown_pages(store: Store, folder: Path, *, include_all: bool = False) -> int:
+    """One page per entity in ``folder`` (new or empty), linked to each other, and an
+    ``index.md``. File names are the entity names made safe on every system."""
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InvalidInputError(f"{folder} is not an empty folder; pages go only in an empty one")
+    entities = _Entities(store, include_all)
+    files: dict[str, str] = {}
+    taken = {"index"}
+    for name in entities.names:
+        stem = _file_stem(name)
+        base, n = stem, 1
+        while stem.casefold() in taken:  # names a case-blind file system would merge
+            n += 1
+            stem = f"{base} ({n})"
+        taken.add(stem.casefold())
+        files[name] = stem + ".md"
+
+    def link(name: str) -> str:
+        return f"[{md_escape(name)}](<{files[name]}>)"
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, file in files.items():
+        (folder / file).write_text(entities.section(name, "#", link), encoding="utf-8")
+    index = [f"# Memory\n\n{entities.summary}\n\n", *(f"- {link(n)}\n" for n in files)]
+    (folder / "index.md").write_text("".join(index), encoding="utf-8")
+    return len(entities.rows)
+
+
+_UNSAFE_FILE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|#\[\]^]')
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
+
+
+def _file_stem(name: str) -> str:
+    """A file name for ``name``: no separators or characters some system refuses, not
+    hidden, not reserved on Windows, at most 100 characters."""
+    stem = _UNSAFE_FILE.sub("_", name).strip(" .")[:100].strip(" .") or "_"
+    return stem + "_" if _RESERVED.match(stem) else stem
 
 
 def _md_fact(row: _Row, obj: str) -> str:

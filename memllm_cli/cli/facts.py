@@ -354,7 +354,8 @@ def export(
     JSONL also holds your relation settings and aliases: 'facts import' of it into an
     empty memory gives back an identical export. CSV holds the facts only. markdown is
     a section per entity; graphml a graph of entities and facts (Gephi, networkx);
-    ntriples RDF with Wikidata property ids (current facts). These are not read back.
+    ntriples RDF with Wikidata property ids (current facts). Those three are views:
+    'facts import' reads JSONL and CSV only.
 
     Example: memllm facts export > backup.jsonl
 

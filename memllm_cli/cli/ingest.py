@@ -130,6 +130,8 @@ def ingest(
         _summary(reports, elapsed, interrupted=stop.requested)
         if watch and not stop.requested:
             ingestor.on_progress = None
+            if not load_seconds:  # loaded now, the first edit does not wait for the model
+                ingestor.session = load()
             documents = [item for item in found if not isinstance(item, DocumentReport)]
             _watch(ingestor, paths, include, exclude, documents, stop, json_=json_)
     finally:
@@ -199,6 +201,8 @@ def _line(report: DocumentReport) -> str:
         )
         if report.overruled:
             text += f", {report.overruled} overruled by your corrections"
+        if report.dictated:
+            text += f", {report.dictated} copied write(s) dropped"
     elif report.status == "removed":
         text = f"{report.name}: removed, {report.retracted} facts retracted"
     else:

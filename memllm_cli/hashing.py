@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+# The sha256 of no bytes: the version a document removed from disk is stored as.
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
 
 def file_sha256(path: Path) -> str:
     """The sha256 of ``path``'s bytes, read in 1 MiB blocks."""

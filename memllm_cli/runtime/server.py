@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memllm_cli.errors import InvalidInputError, MemllmError
@@ -36,16 +36,10 @@ class ServerOptions:
     """How to talk to the server: its kind, key, whether it serves our adapter, patience."""
 
     kind: str = "auto"
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a log or a traceback
     served_adapter: bool = False
     timeout: float = DEFAULT_TIMEOUT
     retries: int = 3
-
-    def __repr__(self) -> str:  # the key never reaches a log or a traceback
-        return (
-            f"ServerOptions(kind={self.kind!r}, served_adapter={self.served_adapter}, "
-            f"timeout={self.timeout}, retries={self.retries})"
-        )
 
 
 def check_kind(kind: str) -> str:

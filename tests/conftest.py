@@ -51,7 +51,7 @@ def scripted_model(monkeypatch):
     outputs: list[str] = []
     loaded: list[ScriptedModel] = []
 
-    def load(path=None, url=None, *, model_name=None):
+    def load(path=None, url=None, *, model_name=None, server=None):
         model = ScriptedModel(outputs)
         loaded.append(model)
         return model

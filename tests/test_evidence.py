@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from memllm_cli.ingest.discovery import discover
 from memllm_cli.ingest.pipeline import Ingestor
-from memllm_cli.protocol import ReadQuery
+from memllm_cli.protocol import NO_CALL_GRAMMAR, ReadQuery
 from memllm_cli.runtime.answer import I_DO_NOT_KNOW, from_sentences, supporting
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.scripted import ScriptedModel
@@ -321,11 +321,7 @@ def test_an_empty_read_falls_back_on_the_sentences(store, notes):
     )
     assert "Question: What is Ingrid's job?" in evidence_prompt
     assert evidence_prompt.endswith("<|im_start|>assistant\n({MEM_READ(Ingrid>>occupation>>)-->")
-    # The reply is one of the sentences' spans that the grounding check accepts, or none.
-    offered = model.grammars[2]
-    assert offered.startswith('root ::= answer? "})"') and len(model.prompts) == 3
-    assert '"a chemist"' in offered and '"chemist at NIVA"' in offered
-    assert '"Ingrid"' not in offered  # whom the question names is no answer
+    assert model.grammars[2] == NO_CALL_GRAMMAR and len(model.prompts) == 3
     assert answer.reads[0].rolled_back and answer.usage.completion_tokens > 0
     assert ("sentence", f"{notes.resolve()}:4 She now works as a chemist at NIVA.") in events
     data = answer.to_dict()
@@ -481,3 +477,48 @@ def test_no_sentence_about_the_question_means_no_generation(store, notes):
     )
     assert texts(store, "Who lives in the data team?")  # sentences were found ...
     assert (text, cited, asked) == (I_DO_NOT_KNOW, [], [])  # ... but none says it
+
+
+def _replying(*replies):
+    """A generate() that answers ``replies`` in turn and records each call's grammar."""
+    from memllm_cli.runtime.model import Generation
+
+    grammars = []
+
+    def generate(prompt, **kwargs):
+        grammars.append(kwargs.get("grammar"))
+        return Generation(replies[len(grammars) - 1])
+
+    return generate, grammars
+
+
+GRANDMOTHER = "Called my grandmother, Edith Hartley, who still lives in Shrewsbury.\n"
+
+
+def test_a_misspelt_reply_is_repaired_as_the_sentence_writes_it(store, tmp_path):
+    ingest(store, tmp_path / "journal.md", GRANDMOTHER)
+    generate, grammars = _replying("Eddie Hartley})", "Edith Hartley})")
+    query = [ReadQuery("relative", subject="me")]
+    text, cited = from_sentences(store, "Who is my grandmother?", generate, query)
+    assert (text, [c.line_start for c in cited]) == ("Edith Hartley", [1])
+    offered = grammars[1]  # only spellings that share a word it said and pass the check
+    assert '"Edith Hartley"' in offered and '"Hartley"' in offered
+    assert '"Shrewsbury"' not in offered and grammars[0] == NO_CALL_GRAMMAR
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Shrewsbury})",  # in the sentence, but not a person's name: its shape, not its spelling
+        "Mabel Crane})",  # invented whole: no word of it is in the sentence
+    ],
+)
+def test_a_reply_wrong_for_another_reason_is_not_repaired(store, tmp_path, reply):
+    ingest(store, tmp_path / "journal.md", GRANDMOTHER)
+    generate, grammars = _replying(reply, "Edith Hartley})")
+    query = [ReadQuery("relative", subject="me")]
+    assert from_sentences(store, "When did my grandmother move?", generate, query) == (
+        I_DO_NOT_KNOW,
+        [],
+    )
+    assert grammars == [NO_CALL_GRAMMAR]

@@ -44,6 +44,7 @@ from memllm_cli.runtime.grounding import USER_WORDS, is_grounded, spans
 from memllm_cli.runtime.hops import two_step
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
+from memllm_cli.store.changes import left_behind
 from memllm_cli.store.models import Passage
 from memllm_cli.store.read import read
 from memllm_cli.store.when import When, when_of
@@ -340,7 +341,7 @@ class Session:
                 self._event("dropped", f"ungrounded write: {label}")
             else:
                 kept.append(Triple(self._who(t.subject), t.relation, self._who(t.object)))
-        return kept
+        return kept + left_behind(statement, kept)
 
     def _who(self, name: str) -> str:
         """The user's name for "I", "me" or "user"; any other name as it is."""

@@ -1,4 +1,5 @@
-"""How memllm loads llama.cpp: quietly, and with OpenMP threads that yield when idle.
+"""How memllm loads llama.cpp: quietly, with thread counts and OpenMP waits that suit
+an idle machine and a busy one alike, decided without sampling the machine.
 
 One place for the process-level settings both the language model and the llama.cpp
 embedder rely on.
@@ -9,58 +10,39 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from collections.abc import Iterator
 from types import ModuleType
 
+from memllm_cli import system
+
+#: libgomp's spin bound while a thread waits at a barrier or for the next parallel region
+#: (its default, 300,000, lets a waiting thread take the core another thread needs).
+SPIN_COUNT = "10000"
+MAX_THREADS = 4  # a 135M model gains nothing from more; every barrier costs more with them
+
 
 def import_llama_cpp() -> ModuleType:
-    """``llama_cpp``, imported with an OpenMP wait policy that suits the machine's load.
+    """``llama_cpp``, imported with memllm's OpenMP wait bound unless the user set one.
 
-    llama.cpp's OpenMP threads spin while they wait for each other. Measured on the
-    2-core development machine, single-token decoding with 2 threads (tokens/s):
-
-        idle machine:       spin briefly (GOMP_SPINCOUNT=10000) 96, passive 27
-        one core busy:      spin briefly 13, spin long (default) 1.5, passive 43
-
-    So: passive waits when other work is running now, brief spins otherwise. The choice
-    is made once, before the OpenMP runtime loads (every import goes here); variables
-    the user set win.
+    The bound must be in the environment before the OpenMP runtime loads, so every
+    import of llama_cpp goes through here.
     """
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        if _busy_cores() >= 0.5 * (os.cpu_count() or 1) - 0.1:
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        else:
-            os.environ["GOMP_SPINCOUNT"] = "10000"
+        os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
     import llama_cpp
 
     return llama_cpp
 
 
-def _busy_cores(window: float = 0.05) -> float:
-    """How many cores other work keeps busy now: /proc/stat sampled over ``window`` seconds.
+def thread_counts(threads: int | None = None) -> tuple[int, int]:
+    """(threads for generating one token, threads for a batch of prompt tokens).
 
-    Sampled, not the load average: a benchmark's previous run must not count as load on
-    this one. Elsewhere than Linux, the 1-minute load average.
+    ``threads`` (``--threads``) sets both. By default a batch uses the usable cores (at
+    most :data:`MAX_THREADS`), and generation one thread.
     """
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as handle:
-            fields = [int(x) for x in handle.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        return sum(fields), idle
-
-    try:
-        total_before, idle_before = sample()
-        time.sleep(window)
-        total_after, idle_after = sample()
-    except (OSError, ValueError, IndexError):
-        return os.getloadavg()[0]
-    total = total_after - total_before
-    if total <= 0:
-        return 0.0
-    busy = 1 - (idle_after - idle_before) / total
-    return busy * (os.cpu_count() or 1)
+    if threads is not None:
+        return threads, threads
+    return 1, min(system.usable_cores(), MAX_THREADS)
 
 
 _saved_stderr: int | None = None  # the real fd 2 while quiet_stderr() silences it

@@ -114,12 +114,10 @@ def test_ask_cli_with_the_real_model(cli):
 
 @pytest.fixture(scope="module")
 def adapted():
-    from memllm_cli.runtime.models import default_adapter
+    from memllm_cli.runtime.models import shipped_adapter
 
     base = default_model_path()
-    adapter = default_adapter(base)
-    assert adapter is not None, "the adapter is missing from models/"
-    return LlamaModel(base, adapter=adapter)
+    return LlamaModel(base, adapter=shipped_adapter(base).path)
 
 
 def test_adapter_runs_without_few_shot_prompts(adapted):

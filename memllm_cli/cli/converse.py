@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from memllm_cli.cli.options import (
+    GpuLayers,
     MaxTokens,
     Me,
     ModelName,
     ModelPath,
     ModelUrl,
     ShowMemory,
+    Threads,
     open_session,
 )
 from memllm_cli.cli.output import JsonFlag, emit, message, render
@@ -51,6 +53,8 @@ def ask(
     model_name: ModelName = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     json_: JsonFlag = False,
 ) -> None:
     """Answer a question from memory; the answer cites the facts or note lines it used.
@@ -80,13 +84,17 @@ def ask(
         me=me,
         max_tokens=max_tokens,
         memory=not no_memory,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     if not json_:
         session.on_text = _stdout_stream
     answer = session.ask(question)
     answer.timings["model_load"] = load_seconds
     if json_:
-        render([answer.to_dict()], "jsonl", [])
+        from memllm_cli.runtime.models import describe
+
+        render([answer.to_dict() | {"model": describe(session.model).to_dict()}], "jsonl", [])
         return
     sys.stdout.write(_brief(answer) + "\n")
     if answer.facts_used:
@@ -122,6 +130,8 @@ def chat(
     model_name: ModelName = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     history_chars: Annotated[
         int,
         typer.Option(
@@ -142,7 +152,15 @@ def chat(
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     session, _ = open_session(
-        ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+        ctx,
+        model_path,
+        model_url,
+        model_name,
+        show_memory=False,
+        me=me,
+        max_tokens=max_tokens,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     if show_memory:
         session.on_event = lambda kind, text: err.print(

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import embedder
+from memllm_cli.cli.options import GpuLayers, Threads
 from memllm_cli.cli.output import JsonFlag, message, render
 from memllm_cli.cli.progress import task_progress
 
@@ -94,6 +95,8 @@ def evaluate(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 7,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", dir_okay=False, help="Write the JSON report here.")
     ] = None,
@@ -146,6 +149,8 @@ def evaluate(
         references=tuple(reference or ()),
         parts=parts,
         seed=seed,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     with task_progress("eval") as progress:
         report = run(cfg, embedder(), progress)

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from memllm_cli.cli.common import open_input, open_store
-from memllm_cli.cli.options import MaxTokens, Me, ModelName, ModelPath, ModelUrl, open_session
+from memllm_cli.cli.options import (
+    GpuLayers,
+    MaxTokens,
+    Me,
+    ModelName,
+    ModelPath,
+    ModelUrl,
+    Threads,
+    open_session,
+)
 from memllm_cli.cli.output import JsonFlag, message, render, report_import
 from memllm_cli.cli.progress import DocumentProgress
 from memllm_cli.llamacpp import audible_stderr
@@ -40,6 +49,8 @@ def ingest(
     model_name: ModelName = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     json_: JsonFlag = False,
 ) -> None:
     """Read documents sentence by sentence and store the facts they state, with their source.
@@ -70,7 +81,15 @@ def ingest(
     def load() -> Session:
         """The model is loaded here, when a first sentence needs it: never for unchanged files."""
         session, seconds = open_session(
-            ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+            ctx,
+            model_path,
+            model_url,
+            model_name,
+            show_memory=False,
+            me=me,
+            max_tokens=max_tokens,
+            threads=threads,
+            gpu_layers=gpu_layers,
         )
         load_seconds.append(seconds)
         return session

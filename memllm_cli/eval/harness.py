@@ -48,6 +48,8 @@ class EvalConfig:
     references: tuple[Path, ...] = ()
     parts: tuple[str, ...] = PARTS
     seed: int = 7
+    threads: int | None = None  # llama.cpp's (None: its default policy)
+    gpu_layers: int | None = None
 
 
 @dataclass
@@ -61,28 +63,29 @@ class Systems:
 
 def load_systems(cfg: EvalConfig) -> Systems:
     """The models ``cfg`` names, loaded once for the whole run."""
+    from functools import partial
+
     from memllm_cli.errors import MemllmError
     from memllm_cli.runtime.llama import LlamaModel
-    from memllm_cli.runtime.models import default_adapter, default_model_path
+    from memllm_cli.runtime.models import default_model_path, shipped_adapter
 
+    load = partial(LlamaModel, threads=cfg.threads, gpu_layers=cfg.gpu_layers)
     base_path = default_model_path()
-    base = System("prompted", LlamaModel(base_path))
+    base = System("prompted", load(base_path))
     models: dict[str, Any] = {"base": {"file": base_path.name, "sha256": file_sha256(base_path)}}
     systems = []
     for name in cfg.systems:
         if name == "prompted":
             systems.append(base)
         elif name == "adapter":
-            adapter = default_adapter(base_path)
-            if adapter is None:
-                raise MemllmError(f"no adapter for {base_path.name} in models/")
-            systems.append(System("adapter", LlamaModel(base_path, adapter=adapter)))
+            adapter = shipped_adapter(base_path).path
+            systems.append(System("adapter", load(base_path, adapter=adapter)))
             models["adapter"] = {"file": adapter.name, "sha256": file_sha256(adapter)}
         else:
             raise MemllmError(f"unknown system {name!r} (adapter or prompted)")
     for path in cfg.references:
         name = f"reference:{path.stem}"
-        systems.append(System(name, LlamaModel(path)))
+        systems.append(System(name, load(path)))
         models[name] = {"file": path.name, "sha256": file_sha256(path)}
     return Systems(systems, base, models)
 

@@ -34,6 +34,7 @@ class ServerModel:
         self.timeout = timeout
         self.name = f"{model or 'server'}@{self.url}"
         self.prompted = True
+        self.adapter = None
 
     def generate(
         self,

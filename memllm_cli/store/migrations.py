@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
+from memllm_cli.store import db
 from memllm_cli.store.db import Connection
 
 
@@ -168,7 +169,9 @@ CREATE VIRTUAL TABLE sentences_fts USING fts5(
 
 def seed_relations() -> list[dict[str, str]]:
     """The 96 DocRED relations: pid, label, cardinality (scripts/gen_relation_seed.py)."""
-    return json.loads(resources.files("memllm_cli.store").joinpath("relations.json").read_text())
+    return json.loads(
+        resources.files("memllm_cli.store").joinpath("relations.json").read_text(encoding="utf-8")
+    )
 
 
 def _seed_relations(conn: Connection) -> None:
@@ -233,7 +236,11 @@ CREATE INDEX relation_aliases_relation ON relation_aliases(relation_id);
 
 def seed_relation_aliases() -> dict[str, list[dict[str, object]]]:
     """Migration 4's seed: relations to add, and aliases by P-id (relation_aliases.json)."""
-    text = resources.files("memllm_cli.store").joinpath("relation_aliases.json").read_text()
+    text = (
+        resources.files("memllm_cli.store")
+        .joinpath("relation_aliases.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 
@@ -323,8 +330,7 @@ def _index_segment_text(conn: Connection) -> None:
     conn.executemany(
         "UPDATE segments SET text = ? WHERE id = ?", [(t, i) for i, t in found.items()]
     )
-    for statement in _statements(_SEGMENT_FTS):
-        conn.execute(statement)
+    db.run_script(conn, _SEGMENT_FTS)
     conn.execute("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')")
 
 
@@ -353,8 +359,7 @@ def migrate(conn: Connection, target: int = LATEST) -> list[int]:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
+            db.run_script(conn, migration.sql)
             if migration.seed is not None:
                 migration.seed(conn)
             conn.execute(f"PRAGMA user_version = {migration.number}")
@@ -364,17 +369,3 @@ def migrate(conn: Connection, target: int = LATEST) -> list[int]:
             raise
         applied.append(migration.number)
     return applied
-
-
-def _statements(sql: str) -> list[str]:
-    """Split a script into complete statements (trigger bodies contain ';')."""
-    from memllm_cli.store.db import sqlite
-
-    statements, pending = [], ""
-    for line in sql.splitlines(keepends=True):
-        pending += line
-        if sqlite.complete_statement(pending):
-            if pending.strip():
-                statements.append(pending.strip())
-            pending = ""
-    return statements

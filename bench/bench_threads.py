@@ -60,14 +60,14 @@ def child(spec: str, asks: int) -> None:
 
     from bench_ask import build_memory
 
-    from memllm_cli import llamacpp
+    from memllm_cli.runtime import llama
     from memllm_cli.runtime.loop import Session
     from memllm_cli.runtime.models import load_model
     from memllm_cli.store import Store
 
     counts, _ = parse(spec)
     if counts:
-        llamacpp.thread_counts = lambda threads=None: (counts["decode"], counts["batch"])
+        llama.thread_counts = lambda *args: (counts["decode"], counts["batch"])
     started = time.perf_counter()
     model = load_model()
     load = time.perf_counter() - started
@@ -85,7 +85,10 @@ def child(spec: str, asks: int) -> None:
             walls.append(time.perf_counter() - t0)
             tokens.append(answer.usage.completion_tokens)
         store.close()
-    print(json.dumps({"load_s": load, "walls": walls, "tokens": tokens, "answer": answer.text}))
+    threads = {"decode": model.llm.context_params.n_threads}
+    threads["batch"] = model.llm.context_params.n_threads_batch
+    result = {"load_s": load, "walls": walls, "tokens": tokens, "answer": answer.text}
+    print(json.dumps(result | {"threads": threads, "spin": os.environ.get("GOMP_SPINCOUNT")}))
 
 
 def measure(spec: str, asks: int) -> dict:

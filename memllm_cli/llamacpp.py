@@ -18,14 +18,18 @@ from memllm_cli import system
 #: libgomp's spin bound while a thread waits at a barrier or for the next parallel region
 #: (its default, 300,000, lets a waiting thread take the core another thread needs).
 SPIN_COUNT = "10000"
-MAX_THREADS = 4  # a 135M model gains nothing from more; every barrier costs more with them
+MAX_BATCH_THREADS = 4  # a small model gains little from more; each barrier costs more
+#: Below this size one token's work is too small to split across threads: a thread per
+#: token has no barrier to wait at, so other work on the machine cannot stall it.
+SMALL_MODEL_BYTES = 1 << 30
 
 
 def import_llama_cpp() -> ModuleType:
-    """``llama_cpp``, imported with memllm's OpenMP wait bound unless the user set one.
+    """``llama_cpp``, imported with memllm's OpenMP spin bound unless the user set a policy.
 
     The bound must be in the environment before the OpenMP runtime loads, so every
-    import of llama_cpp goes through here.
+    import of llama_cpp goes through here. (It matters only to libgomp, llama.cpp's
+    OpenMP on Linux; macOS builds use ggml's own thread pool.)
     """
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
         os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
@@ -34,15 +38,20 @@ def import_llama_cpp() -> ModuleType:
     return llama_cpp
 
 
-def thread_counts(threads: int | None = None) -> tuple[int, int]:
-    """(threads for generating one token, threads for a batch of prompt tokens).
+def thread_counts(threads: int | None = None, model_bytes: int = 0) -> tuple[int, int]:
+    """(threads generating a token, threads evaluating a batch of prompt tokens).
 
-    ``threads`` (``--threads``) sets both. By default a batch uses the usable cores (at
-    most :data:`MAX_THREADS`), and generation one thread.
+    ``threads`` (``--threads``) sets both. Otherwise a small model generates on one
+    thread and evaluates prompts on the usable cores (at most :data:`MAX_BATCH_THREADS`);
+    a large one (:data:`SMALL_MODEL_BYTES` or more) uses every usable core for both, as
+    llama.cpp does.
     """
     if threads is not None:
         return threads, threads
-    return 1, min(system.usable_cores(), MAX_THREADS)
+    cores = system.usable_cores()
+    if model_bytes >= SMALL_MODEL_BYTES:
+        return cores, cores
+    return 1, min(cores, MAX_BATCH_THREADS)
 
 
 _saved_stderr: int | None = None  # the real fd 2 while quiet_stderr() silences it

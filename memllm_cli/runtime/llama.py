@@ -51,7 +51,7 @@ class LlamaModel:
     ) -> None:
         if not path.is_file():
             raise MemllmError(f"no model file at {path}")
-        decode_threads, batch_threads = thread_counts(threads)
+        decode_threads, batch_threads = thread_counts(threads, path.stat().st_size)
         with quiet_stderr():
             import numpy
 

@@ -2,7 +2,8 @@
 
 Each policy runs in a fresh process (OpenMP reads its settings when it loads), with
 the default model and its adapter, on a small memory: one warm-up ask, then ``--asks``
-timed asks of the same question (as in chat). "busy" runs a pure-Python busy loop in
+timed asks of the same question (as in chat), or fewer once they took ``--budget``
+seconds (a policy that stalls would take hours). "busy" runs a pure-Python busy loop in
 another process meanwhile: one core taken by other work. Rounds interleave
 conditions and policies, so load from other work on the machine hits all alike.
 
@@ -36,7 +37,6 @@ POLICIES = {
     "libgomp-default": "decode=2,batch=2,GOMP_SPINCOUNT=300000",
     "d2-spin1000": "decode=2,batch=2,GOMP_SPINCOUNT=1000",
     "d1-passive": "decode=1,batch=2,OMP_WAIT_POLICY=PASSIVE",
-    "d1-spin300k": "decode=1,batch=2,GOMP_SPINCOUNT=300000",
     "one-thread": "decode=1,batch=1",
 }
 
@@ -54,8 +54,9 @@ def parse(spec: str) -> tuple[dict[str, int], dict[str, str]]:
     return counts, env
 
 
-def child(spec: str, asks: int) -> None:
-    """Runs in the measured process: load, warm up, time ``asks`` asks; print JSON."""
+def child(spec: str, asks: int, budget: float) -> None:
+    """Runs in the measured process: load, warm up, time ``asks`` asks (fewer when they
+    take more than ``budget`` seconds in all; at least one); print JSON."""
     import random
 
     from bench_ask import build_memory
@@ -79,7 +80,7 @@ def child(spec: str, asks: int) -> None:
         question = f"Where does {subject} live?"
         session.ask(question)
         walls, tokens = [], []
-        for _ in range(asks):
+        while len(walls) < asks and (not walls or sum(walls) < budget):
             t0 = time.perf_counter()
             answer = session.ask(question)
             walls.append(time.perf_counter() - t0)
@@ -91,12 +92,12 @@ def child(spec: str, asks: int) -> None:
     print(json.dumps(result | {"threads": threads, "spin": os.environ.get("GOMP_SPINCOUNT")}))
 
 
-def measure(spec: str, asks: int) -> dict:
+def measure(spec: str, asks: int, budget: float) -> dict:
     _, env_extra = parse(spec)
     env = {k: v for k, v in os.environ.items() if k not in OPENMP_VARS} | env_extra
     env["MEMLLM_EMBEDDER"] = "hash"
     done = subprocess.run(
-        [sys.executable, __file__, "--child", spec, "--asks", str(asks)],
+        [sys.executable, __file__, "--child", spec, "--asks", str(asks), "--budget", str(budget)],
         capture_output=True,
         text=True,
         env=env,
@@ -110,10 +111,13 @@ def main() -> None:
     parser.add_argument("--policy", action="append", help="NAME=SPEC (default: a built-in set)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--asks", type=int, default=7)
+    parser.add_argument(
+        "--budget", type=float, default=30.0, help="seconds of asks per policy run, at most"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.asks)
+        child(args.child, args.asks, args.budget)
         return
     policies = dict(p.split("=", 1) for p in args.policy) if args.policy else POLICIES
     walls: dict[tuple[str, str], list[float]] = {}
@@ -128,21 +132,28 @@ def main() -> None:
             try:
                 for name, spec in policies.items():
                     loads[condition].append(os.getloadavg()[0])
-                    result = measure(spec, args.asks)
+                    result = measure(spec, args.asks, args.budget)
                     walls.setdefault((name, condition), []).extend(result["walls"])
                     answers.add(result["answer"])
             finally:
                 if busy is not None:
                     busy.kill()
                     busy.wait()
-    print(f"warm ask, median s over {args.rounds} rounds x {args.asks} asks (one busy core: busy)")
-    print(f"{'policy':18} {'spec':45} {'idle':>6} {'busy':>6} {'busy/idle':>9}")
+    print(
+        f"warm ask, median s over {args.rounds} rounds x <= {args.asks} asks; busy: one core busy"
+    )
+    print(f"{'policy':16} {'spec':42} {'idle':>6} {'n':>3} {'busy':>6} {'n':>3} {'busy/idle':>9}")
     summary = {}
     for name, spec in policies.items():
         idle = statistics.median(walls[(name, "idle")])
         busy = statistics.median(walls[(name, "busy")])
+        n_idle, n_busy = len(walls[(name, "idle")]), len(walls[(name, "busy")])
         summary[name] = {"spec": spec, "idle_s": round(idle, 3), "busy_s": round(busy, 3)}
-        print(f"{name:18} {spec:45} {idle:>6.3f} {busy:>6.3f} {busy / idle:>9.2f}")
+        summary[name] |= {"idle_n": n_idle, "busy_n": n_busy}
+        print(
+            f"{name:16} {spec:42} {idle:>6.3f} {n_idle:>3} {busy:>6.3f} {n_busy:>3} "
+            f"{busy / idle:>9.2f}"
+        )
     print("load average during idle runs:", [round(x, 2) for x in loads["idle"]])
     print("load average during busy runs:", [round(x, 2) for x in loads["busy"]])
     print(f"distinct answers: {len(answers)} {sorted(answers)!r}")

@@ -239,7 +239,7 @@ def test_ask_json_reports_the_model_and_passes_threads_and_gpu_layers(cli, scrip
     result = cli("ask", "Who?", "--json", "--threads", "3", "--n-gpu-layers", "0")
     assert result.exit_code == 0
     assert json.loads(result.stdout)["model"] == {
-        "model": "scripted",
+        "name": "scripted",
         "adapter": None,
         "protocol_version": PROTOCOL_VERSION,
         "adapter_protocol_version": None,

@@ -54,7 +54,7 @@ def _version(value: bool) -> None:
         if info.adapter_protocol_version:
             adapter += f" (memory protocol {info.adapter_protocol_version})"
         typer.echo(f"memllm {__version__}")
-        typer.echo(f"model: {info.model or 'none'}")
+        typer.echo(f"model: {info.name or 'none'}")
         typer.echo(f"adapter: {adapter}")
         typer.echo(f"memory protocol: {info.protocol_version}")
         if info.problem:

@@ -61,9 +61,9 @@ def _model_finding() -> Finding:
     from memllm_cli.store.doctor import Finding
 
     info = describe_default(verify=True)
-    if info.model is None:
+    if info.name is None:
         return Finding("model", "warning", 1, info.problem or "no default model")
     if info.problem:
         return Finding("model", "error", 1, info.problem)
-    detail = f"{info.model} + {info.adapter} (memory protocol {info.protocol_version})"
+    detail = f"{info.name} + {info.adapter} (memory protocol {info.protocol_version})"
     return Finding("model", "ok", 0, detail)

@@ -116,7 +116,7 @@ class ModelInfo:
     """Which model, adapter and protocol a command uses: what ``--version``, ``doctor`` and
     ``ask --json`` report. ``problem`` says why the default cannot run, if it cannot."""
 
-    model: str | None
+    name: str | None  # the model file (or server)
     adapter: str | None
     protocol_version: str = PROTOCOL_VERSION
     adapter_protocol_version: str | None = None

@@ -34,9 +34,7 @@ POLICIES = {
     "memllm": "default",
     "old-idle-pick": "decode=2,batch=2,GOMP_SPINCOUNT=10000",
     "old-busy-pick": "decode=2,batch=2,OMP_WAIT_POLICY=PASSIVE",
-    "libgomp-default": "decode=2,batch=2,GOMP_SPINCOUNT=300000",
-    "d2-spin1000": "decode=2,batch=2,GOMP_SPINCOUNT=1000",
-    "d1-passive": "decode=1,batch=2,OMP_WAIT_POLICY=PASSIVE",
+    "d1-spin10000": "decode=1,batch=2,GOMP_SPINCOUNT=10000",
     "one-thread": "decode=1,batch=1",
 }
 

@@ -15,9 +15,11 @@ from types import ModuleType
 
 from memllm_cli import system
 
-#: libgomp's spin bound while a thread waits at a barrier or for the next parallel region
-#: (its default, 300,000, lets a waiting thread take the core another thread needs).
-SPIN_COUNT = "10000"
+#: OpenMP threads wait asleep, not spinning: on a busy machine a spinning thread uses up
+#: the time slice the thread it waits for needs (bench/bench_threads.py: spinning made a
+#: warm answer 5 to 10 times slower there). Only prompt batches run on several threads,
+#: and their few barriers cost little asleep.
+WAIT_POLICY = "PASSIVE"
 MAX_BATCH_THREADS = 4  # a small model gains little from more; each barrier costs more
 #: Below this size one token's work is too small to split across threads: a thread per
 #: token has no barrier to wait at, so other work on the machine cannot stall it.
@@ -25,14 +27,14 @@ SMALL_MODEL_BYTES = 1 << 30
 
 
 def import_llama_cpp() -> ModuleType:
-    """``llama_cpp``, imported with memllm's OpenMP spin bound unless the user set a policy.
+    """``llama_cpp``, imported with memllm's OpenMP wait policy unless the user set one.
 
-    The bound must be in the environment before the OpenMP runtime loads, so every
-    import of llama_cpp goes through here. (It matters only to libgomp, llama.cpp's
-    OpenMP on Linux; macOS builds use ggml's own thread pool.)
+    The policy must be in the environment before the OpenMP runtime loads, so every
+    import of llama_cpp goes through here. (macOS builds of llama.cpp use ggml's own
+    thread pool instead; there one thread per token avoids its waits alike.)
     """
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
+        os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
     import llama_cpp
 
     return llama_cpp

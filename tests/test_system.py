@@ -112,12 +112,12 @@ def test_threads_given_set_both(monkeypatch):
 @pytest.mark.parametrize(
     ("user", "expected"),
     [
-        ({}, {"GOMP_SPINCOUNT": llamacpp.SPIN_COUNT}),
+        ({}, {"OMP_WAIT_POLICY": "PASSIVE"}),
         ({"GOMP_SPINCOUNT": "5"}, {"GOMP_SPINCOUNT": "5"}),
         ({"OMP_WAIT_POLICY": "PASSIVE"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
     ],
 )
-def test_the_spin_bound_is_set_unless_the_user_chose(monkeypatch, user, expected):
+def test_threads_wait_asleep_unless_the_user_chose(monkeypatch, user, expected):
     for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY"):
         monkeypatch.delenv(name, raising=False)
     for name, value in user.items():

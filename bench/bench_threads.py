@@ -35,6 +35,7 @@ POLICIES = {
     "old-idle-pick": "decode=2,batch=2,GOMP_SPINCOUNT=10000",
     "old-busy-pick": "decode=2,batch=2,OMP_WAIT_POLICY=PASSIVE",
     "d1-spin10000": "decode=1,batch=2,GOMP_SPINCOUNT=10000",
+    "d1-b2-passive": "decode=1,batch=2,OMP_WAIT_POLICY=PASSIVE",
     "one-thread": "decode=1,batch=1",
 }
 

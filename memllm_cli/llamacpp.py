@@ -16,9 +16,9 @@ from types import ModuleType
 from memllm_cli import system
 
 #: OpenMP threads wait asleep, not spinning: on a busy machine a spinning thread uses up
-#: the time slice the thread it waits for needs (bench/bench_threads.py: spinning made a
-#: warm answer 5 to 10 times slower there). Only prompt batches run on several threads,
-#: and their few barriers cost little asleep.
+#: the time slice the thread it waits for needs (bench/bench_threads.py: spinning made
+#: warm answers 15 to 25 times slower there). With a small model only prompt batches run
+#: on several threads, and their few barriers cost little asleep.
 WAIT_POLICY = "PASSIVE"
 MAX_BATCH_THREADS = 4  # a small model gains little from more; each barrier costs more
 #: Below this size one token's work is too small to split across threads: a thread per
@@ -44,16 +44,22 @@ def thread_counts(threads: int | None = None, model_bytes: int = 0) -> tuple[int
     """(threads generating a token, threads evaluating a batch of prompt tokens).
 
     ``threads`` (``--threads``) sets both. Otherwise a small model generates on one
-    thread and evaluates prompts on the usable cores (at most :data:`MAX_BATCH_THREADS`);
-    a large one (:data:`SMALL_MODEL_BYTES` or more) uses every usable core for both, as
-    llama.cpp does.
+    thread, and evaluates prompts on the usable cores but one (at most
+    :data:`MAX_BATCH_THREADS`): a batch runs at the pace of its slowest thread, so a
+    thread that shares its core with other work slows all of them. A large model
+    (:data:`SMALL_MODEL_BYTES` or more) uses every usable core for both, as llama.cpp does.
+
+    Measured with bench/bench_threads.py on a shared 2-core machine (load 3 to 7 from
+    other work), median warm answer of the default model, without and with a core kept
+    busy: one thread 0.61 and 0.65 s; two threads that spin 1.1 and 18 s; two that sleep
+    1.2 and 1.3 s.
     """
     if threads is not None:
         return threads, threads
     cores = system.usable_cores()
     if model_bytes >= SMALL_MODEL_BYTES:
         return cores, cores
-    return 1, min(cores, MAX_BATCH_THREADS)
+    return 1, max(1, min(cores - 1, MAX_BATCH_THREADS))
 
 
 _saved_stderr: int | None = None  # the real fd 2 while quiet_stderr() silences it

@@ -114,7 +114,8 @@ def test_the_default_model_generates_on_one_thread(model):
     """A token's work is too small to split: no barrier, so a busy machine cannot stall it."""
     params = model.llm.context_params
     assert params.n_threads == 1
-    assert params.n_threads_batch == min(system.usable_cores(), llamacpp.MAX_BATCH_THREADS)
+    expected = max(1, min(system.usable_cores() - 1, llamacpp.MAX_BATCH_THREADS))
+    assert params.n_threads_batch == expected
 
 
 def test_threads_and_gpu_layers_reach_llama_cpp():

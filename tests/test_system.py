@@ -91,7 +91,8 @@ def test_usable_cores_follow_the_affinity_mask():
 @pytest.mark.parametrize(
     ("cores", "size", "expected"),
     [
-        (2, 100 << 20, (1, 2)),  # the default model on this machine
+        (2, 100 << 20, (1, 1)),  # the default model on a 2-core machine
+        (4, 100 << 20, (1, 3)),  # one core left to the rest of the machine
         (16, 100 << 20, (1, llamacpp.MAX_BATCH_THREADS)),
         (16, 4 << 30, (16, 16)),  # a 7B model: every core, as llama.cpp does
         (1, 100 << 20, (1, 1)),

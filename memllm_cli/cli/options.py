@@ -56,8 +56,8 @@ Threads = Annotated[
         min=1,
         max=1024,
         help=(
-            "llama.cpp's CPU threads, for prompts and generation alike (default: the cores, "
-            "at most 4, for prompts; one for generating, which stays fast on a busy machine)."
+            "llama.cpp's CPU threads, for prompts and generation alike (default, for a small "
+            "model: one generating, the cores but one, at most 4, for prompts)."
         ),
     ),
 ]

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 from memllm_cli.datasets.redocred import load
-from memllm_cli.ingest.pipeline import Ingestor, discover
+from memllm_cli.ingest.discovery import discover
+from memllm_cli.ingest.pipeline import Ingestor
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.llama import LlamaModel
 from memllm_cli.runtime.loop import Session
@@ -89,7 +90,8 @@ def ingest(paths: list[Path], model: LlamaModel, db: Path) -> dict[str, float]:
 
 PEAK = """
 import resource, sys
-from memllm_cli.ingest.pipeline import Ingestor, discover
+from memllm_cli.ingest.discovery import discover
+from memllm_cli.ingest.pipeline import Ingestor
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.model import Generation
 from memllm_cli.store import Store

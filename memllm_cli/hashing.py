@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 
 HASH_CACHE = "sha256.json"  # in <home>/cache: model files' hashes by path, size and mtime
+# The sha256 of no bytes: the version a document removed from disk is stored as.
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 def file_sha256(path: Path) -> str:

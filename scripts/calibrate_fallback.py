@@ -46,7 +46,7 @@ from bench_read import PARAPHRASES  # noqa: E402
 from calibrate_thresholds import HAND_MADE_PARAPHRASES  # noqa: E402
 
 from memllm_cli.embed import get_embedder  # noqa: E402
-from memllm_cli.store.migrations import seed_relation_aliases, seed_relations  # noqa: E402
+from memllm_cli.store.seeds import seed_relation_aliases, seed_relations  # noqa: E402
 from memllm_cli.store.text import norm  # noqa: E402
 
 PRECISION_TARGET = 0.95

@@ -51,7 +51,7 @@ def scripted_model(monkeypatch):
     outputs: list[str] = []
     loaded: list[ScriptedModel] = []
 
-    def load(path=None, url=None, *, model_name=None, threads=None, gpu_layers=None):
+    def load(path=None, url=None, *, model_name=None, server=None, threads=None, gpu_layers=None):
         model = ScriptedModel(outputs)
         model.options = {"threads": threads, "gpu_layers": gpu_layers}
         loaded.append(model)

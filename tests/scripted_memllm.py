@@ -5,7 +5,10 @@ to kill or signal, and a model slow enough to be caught mid-document, without
 weights. Run as ``python tests/scripted_memllm.py ARGS...`` (the arguments of
 ``memllm``); ``MEMLLM_TEST_DELAY`` is the seconds each generation takes, spent, like
 llama.cpp's, with stderr silenced; with ``MEMLLM_TEST_TRACE`` set, each generation
-first appends its focus sentence, one line, to that file (so a test knows how far it is).
+first appends its focus sentence, one line, to that file (so a test knows how far it is);
+with ``MEMLLM_TEST_NOISY`` set, each generation also writes a line to stdout, through
+Python and straight to file descriptor 1 (as llama.cpp's C code can), so a test can check
+that nothing of it reaches a protocol stream there.
 
 The rules: "A B works at C." writes (A B, employer, C); "A B lives in C." writes
 (A B, residence, C); any other sentence writes nothing.
@@ -68,6 +71,10 @@ class RuleModel:
         if self.trace:
             with open(self.trace, "a", encoding="utf-8") as handle:
                 handle.write(" ".join(focus.split()) + "\n")
+        if os.environ.get("MEMLLM_TEST_NOISY"):
+            sys.stdout.write("noise from Python's sys.stdout\n")
+            sys.stdout.flush()
+            os.write(1, b"noise from file descriptor 1\n")
         with quiet_stderr():
             time.sleep(self.delay)
         written = ";".join(f"{s}>>{r}>>{o}" for s, r, o in triples(focus))

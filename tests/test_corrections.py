@@ -54,18 +54,20 @@ def test_a_new_version_does_not_bring_back_what_the_user_corrected(
     outputs, _ = script
     lars = corrected(cli, script, tmp_path)
     assert rows(memllm_home) == AFTER_CORRECTIONS
-    lars.write_text(LARS.rstrip("\n") + " Lars Berg plays chess.\n")
-    # The model reads the sentences whose facts are no longer current again, and the new one.
-    outputs += [WRITES[0], WRITES[2], "({MEM_WRITE-->Lars Berg>>hobby>>chess})"]
+    lars.write_text(LARS.rstrip("\n") + " Lars Berg plays chess. Lars was born in Oslo.\n")
+    # The model reads the new sentences only (the old ones keep what they stated, or that
+    # they state nothing current); one states again the fact the user deleted.
+    outputs += ["({MEM_WRITE-->Lars Berg>>hobby>>chess})", WRITES[2]]
     result = cli("ingest", str(lars), "--json")
     assert result.exit_code == 0, result.stderr
+    assert outputs == []
     assert rows(memllm_home) == [
         *AFTER_CORRECTIONS,
         (5, "Lars Berg", "hobby", "chess", "document", "current", None),
     ]
     report = json.loads(result.stdout)["documents"][0]
-    assert (report["added"], report["overruled"], report["retracted"]) == (1, 2, 0)
-    assert "2 overruled by your corrections" in result.stderr
+    assert (report["added"], report["overruled"], report["retracted"]) == (1, 1, 0)
+    assert "1 overruled by your corrections" in result.stderr
 
 
 def test_undoing_a_correction_lifts_it(cli, script, tmp_path, memllm_home):

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.store import FactFilter, Store
-from memllm_cli.store.models import ORIGINS, STATUSES
+from memllm_cli.store.models import ORIGINS, SOURCE_KINDS, STATUSES
 from memllm_cli.store.transfer import FIELDS, dumps, export_records, import_text
 
 FUZZ = settings(
@@ -49,8 +49,8 @@ EVIDENCE = st.fixed_dictionaries(
     {},
     optional={
         "origin": st.one_of(st.sampled_from(ORIGINS), JUNK),
-        "source_kind": st.sampled_from(["document", "chat"]),
-        "uri": st.sampled_from(["/n/a.md", "/n/b.md", "chat:1"]),
+        "source_kind": st.sampled_from(SOURCE_KINDS),
+        "uri": st.sampled_from(["/n/a.md", "/n/b.md", "chat:1", "mcp:Claude"]),
         "sha256": st.sampled_from(["a" * 64, "b" * 64]),
         "sentence": st.text(max_size=20),
         "line_start": st.one_of(st.integers(0, 9), JUNK),

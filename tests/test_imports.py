@@ -11,6 +11,8 @@ import memllm_cli
 
 PACKAGE = Path(memllm_cli.__file__).parent
 HEAVY = ("torch", "transformers", "sentence_transformers", "llama_cpp", "numpy")
+# The MCP SDK (the optional [mcp] extra) and what it brings: `memllm mcp` alone imports them.
+MCP_SDK = ("mcp", "mcp_types", "pydantic", "uvicorn", "starlette", "anyio")
 BINDINGS = {"sqlite3", "pysqlite3", "apsw", "sqlean"}  # SQLite bindings: store/db.py chooses
 
 
@@ -41,13 +43,14 @@ def test_only_db_module_imports_a_sqlite_binding():
     assert importers == {"memllm_cli/store/db.py"}
 
 
-def test_facts_list_does_not_import_heavy_modules(tmp_path):
+def test_facts_list_does_not_import_heavy_modules_or_the_mcp_sdk(tmp_path):
+    forbidden = HEAVY + MCP_SDK
     code = (
         "import sys, json\n"
         "from memllm_cli.cli import main\n"
         "sys.argv = ['memllm', '--db', sys.argv[1], 'facts', 'list', '--jsonl']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr)\n"
+        f"print(json.dumps([m for m in {forbidden!r} if m in sys.modules]), file=sys.stderr)\n"
     )
     env = {**os.environ, "MEMLLM_EMBEDDER": "minilm"}
     done = subprocess.run(
@@ -58,6 +61,25 @@ def test_facts_list_does_not_import_heavy_modules(tmp_path):
         check=True,
     )
     assert json.loads(done.stderr.strip().splitlines()[-1]) == []
+
+
+def test_only_the_mcp_server_module_imports_the_mcp_sdk():
+    """The [mcp] extra is optional: one module imports it, and only `memllm mcp` that module."""
+    importers = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            if any(name.split(".")[0] in MCP_SDK for name in names):
+                importers.add(str(path.relative_to(PACKAGE)))
+    assert importers == {"mcp_server/server.py"}
+    graph = _import_graph()
+    assert {m for m, targets in graph.items() if "memllm_cli.mcp_server.server" in targets} == {
+        "memllm_cli.cli.mcp"
+    }
 
 
 def _module_name(path: Path) -> str:

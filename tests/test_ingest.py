@@ -139,7 +139,8 @@ def test_unchanged_documents_never_load_the_model(cli, script, tmp_path):
 
 
 def test_the_ingestor_opens_its_session_at_the_first_sentence(store, tmp_path):
-    from memllm_cli.ingest.pipeline import Ingestor, discover
+    from memllm_cli.ingest.discovery import discover
+    from memllm_cli.ingest.pipeline import Ingestor
     from memllm_cli.runtime.loop import Session
     from memllm_cli.runtime.scripted import ScriptedModel
 

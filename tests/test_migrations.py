@@ -3,7 +3,8 @@ import hashlib
 import pytest
 
 from memllm_cli.errors import StoreError
-from memllm_cli.store import Evidence, Store, db, migrations
+from memllm_cli.store import Evidence, Store, db, migrations, seeds
+from memllm_cli.store.schema_edit import widen_checks
 
 
 def test_from_empty_file_reaches_latest(tmp_path):
@@ -69,7 +70,7 @@ def test_migration_3_keeps_cached_vectors(tmp_path):
 
 def test_migration_4_seeds_relation_aliases_from_empty(tmp_path):
     with Store.open(tmp_path / "m.db") as store:
-        seed = migrations.seed_relation_aliases()
+        seed = seeds.seed_relation_aliases()
         wanted = sum(len(row["aliases"]) for row in seed["aliases"])
         rows = store.conn.execute(
             "SELECT r.pid, a.alias, a.origin FROM relation_aliases a "
@@ -120,8 +121,13 @@ def test_migration_6_keeps_the_sentence_text_evidence_held_and_indexes_it(tmp_pa
     migrations.migrate(conn, target=5)
     old = Store(conn, path)  # the components, over a file left at version 5
     uri, stated, silent = "/notes.md", "Ola lives in Leeds.", "He likes rain."
-    with old.batch("ingest", "ingest notes.md"):
-        source = old.begin_document(uri, "f" * 64)
+    with old.batch("ingest", "ingest notes.md") as batch:
+        # What begin_document did at version 5 (today's also clears a table made later).
+        source = old.documents.source("document", uri, "f" * 64)
+        conn.execute(
+            "UPDATE sources SET ingested_at = '2025-01-01T00:00:00', ingest_batch = ? WHERE id = ?",
+            (batch, source),
+        )
         evidence = Evidence("document", "document", uri, "f" * 64, stated, 1, 1)
         old.add_fact("Ola", "residence", "Leeds", evidence)
         for position, sentence in enumerate([stated, silent]):  # both on line 1
@@ -142,3 +148,63 @@ def test_migration_6_keeps_the_sentence_text_evidence_held_and_indexes_it(tmp_pa
         store.undo()  # deletes the version's segments: the index stays whole
         store.conn.execute(check)
         assert store.relevant_sentences("Ola Leeds") == []
+
+
+MCP_EVIDENCE = Evidence("mcp", "mcp", "mcp:Claude", "c" * 64, "Ola moved to Bergen.")
+
+
+def test_migration_8_admits_mcp_into_a_memory_of_the_previous_release(tmp_path):
+    """A version-6 memory (the previous release) keeps its rows, and from then on takes facts
+    and notes over MCP."""
+    path = tmp_path / "v6.db"
+    conn = db.connect(path)
+    migrations.migrate(conn, target=6)
+    old = Store(conn, path)  # the components, over a file left at version 6
+    chat = Evidence("chat", "chat", "chat:1", "d" * 64, "Ola works at Acme.")
+    with old.batch("chat", "chat: Ola works at Acme."):
+        kept = old.add_fact("Ola", "employer", "Acme", chat).fact
+    with pytest.raises(StoreError, match="CHECK constraint failed"), old.batch("mcp", "mcp"):
+        old.add_fact("Ola", "residence", "Bergen", MCP_EVIDENCE)
+    conn.close()
+    with Store.open(path) as store:
+        assert store.integrity_check() == ["ok"]
+        assert store.fact(kept.id) == kept
+        assert store.evidence(kept.id)[0].uri == "chat:1"
+        with store.batch("mcp", "mcp Claude: add"):
+            added = store.add_fact("Ola", "residence", "Bergen", MCP_EVIDENCE).fact
+        assert (added.origin, store.evidence(added.id)[0].uri) == ("mcp", "mcp:Claude")
+        assert store.integrity_check() == ["ok"]
+    with Store.open(path) as again:  # a new connection reads the widened schema too
+        assert again.fact(added.id).origin == "mcp"
+
+
+@pytest.mark.parametrize(
+    ("table", "row"),
+    [
+        (
+            "facts",
+            "(subject_id, relation_id, object_id, origin, created_at) VALUES (1, 1, 1, ?, '')",
+        ),
+        ("provenance", "(fact_id, batch_id, origin, created_at) VALUES (1, 1, ?, '')"),
+        ("sources", "(kind, uri, sha256, created_at) VALUES (?, 'u', 's', '')"),
+    ],
+)
+def test_migration_8_still_refuses_other_origins(tmp_path, table, row):
+    with Store.open(tmp_path / "m.db") as store:
+        store.conn.execute("PRAGMA foreign_keys = OFF")
+        with pytest.raises(db.IntegrityError, match="CHECK"):
+            store.conn.execute(f"INSERT INTO {table} {row}", ("rumour",))
+        store.conn.execute(f"INSERT INTO {table} {row}", ("mcp",))
+
+
+def test_widen_checks_refuses_a_schema_without_the_check(tmp_path):
+    conn = db.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (x INTEGER CHECK (x IN (1)))")
+    conn.execute("BEGIN IMMEDIATE")
+    with pytest.raises(RuntimeError, match="lacks the CHECK x IN \\(2\\)"):
+        widen_checks(conn, {"t": ("x IN (2)", "x IN (2, 3)")})
+    conn.execute("ROLLBACK")
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 't'").fetchone()[0]
+    assert sql == "CREATE TABLE t (x INTEGER CHECK (x IN (1)))"
+    with pytest.raises(db.DatabaseError):  # writable_schema is off again
+        conn.execute("UPDATE sqlite_master SET sql = 'x' WHERE name = 't'")

@@ -193,6 +193,27 @@ def test_a_known_name_needs_one_of_its_words_in_the_text(memory):
     assert events == [("dropped", "ungrounded write: Per Hansen >> residence >> Oslo")]
 
 
+def test_a_write_needs_one_of_its_names_in_the_sentence_itself(memory):
+    """A heading after a table stated ``me >> spouse >> Mensah Heating`` from the context."""
+    output = (
+        "({MEM_WRITE-->I>>spouse>>Mensah Heating;Mensah Heating>>employer>>Direct Line;"
+        "Naomi Carter>>residence>>Lyon})"
+    )
+    s, _, events = session(memory, [output] * 2, me="Ola")
+    context = "Plumber: Kwame Mensah, Mensah Heating. My car insurance is with Direct Line."
+    assert s.extract("Family", context) == []
+    assert [e for k, e in events if k == "dropped"] == [
+        "ungrounded write: I >> spouse >> Mensah Heating",
+        "ungrounded write: Mensah Heating >> employer >> Direct Line",
+        "ungrounded write: Naomi Carter >> residence >> Lyon",
+    ]
+    # The user counts as named when the sentence speaks in the first person.
+    kept = s.extract("My wife works at Mensah Heating.", "Naomi Carter lives in Lyon.")
+    assert [(t.subject, t.relation, t.object) for t in kept] == [
+        ("Ola", "spouse", "Mensah Heating")
+    ]
+
+
 def test_a_name_related_to_itself_is_not_a_fact(memory):
     """A heading like "## 2020" made the model write ``2020 >> follows >> 2020``."""
     s, _, events = session(memory, ["({MEM_WRITE-->2020>>follows>>2020;Kari>>residence>>Oslo})"])

@@ -11,6 +11,7 @@ import typer
 from memllm_cli import system
 from memllm_cli.cli import converse, entities, evaluate, facts, history, ingest, relations
 from memllm_cli.cli import doctor as doctor_cmd
+from memllm_cli.cli import mcp as mcp_cmd
 from memllm_cli.cli.common import MemllmGroup, state
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.command("history")(history.history)
 app.command("undo")(history.undo)
 app.command("doctor")(doctor_cmd.doctor)
 app.command("eval")(evaluate.evaluate)
+app.command("mcp")(mcp_cmd.mcp)
 
 
 def _version(value: bool) -> None:

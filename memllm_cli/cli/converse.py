@@ -8,15 +8,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from memllm_cli.cli.options import (
+    ApiKey,
     GpuLayers,
     MaxTokens,
     Me,
     ModelName,
     ModelPath,
     ModelUrl,
+    ServedAdapter,
+    ServerKind,
     ShowMemory,
     Threads,
+    Timeout,
     open_session,
+    server_options,
 )
 from memllm_cli.cli.output import JsonFlag, emit, message, render
 
@@ -51,6 +56,10 @@ def ask(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
+    served_adapter: ServedAdapter = False,
+    server_kind: ServerKind = "auto",
+    api_key: ApiKey = None,
+    timeout: Timeout = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
     threads: Threads = None,
@@ -65,6 +74,8 @@ def ask(
     Example: memllm ask "Where does Ingrid Solberg live?"
 
     Example: echo "Who works at NIVA?" | memllm ask --json
+
+    Example: memllm ask "Who works at NIVA?" --model-url http://127.0.0.1:8080 --served-adapter
     """
     from memllm_cli.errors import InvalidInputError
 
@@ -75,6 +86,7 @@ def ask(
     question = question.strip()
     if not question:
         raise InvalidInputError("the question is empty")
+    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
     session, load_seconds = open_session(
         ctx,
         model_path,
@@ -84,6 +96,7 @@ def ask(
         me=me,
         max_tokens=max_tokens,
         memory=not no_memory,
+        server=server,
         threads=threads,
         gpu_layers=gpu_layers,
     )
@@ -128,6 +141,10 @@ def chat(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
+    served_adapter: ServedAdapter = False,
+    server_kind: ServerKind = "auto",
+    api_key: ApiKey = None,
+    timeout: Timeout = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
     threads: Threads = None,
@@ -151,6 +168,7 @@ def chat(
 
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
     session, _ = open_session(
         ctx,
         model_path,
@@ -159,6 +177,7 @@ def chat(
         show_memory=False,
         me=me,
         max_tokens=max_tokens,
+        server=server,
         threads=threads,
         gpu_layers=gpu_layers,
     )

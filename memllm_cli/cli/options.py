@@ -12,6 +12,7 @@ from memllm_cli.cli.output import message
 
 if TYPE_CHECKING:
     from memllm_cli.runtime.loop import Session
+    from memllm_cli.runtime.server import ServerOptions
 
 ModelPath = Annotated[
     str | None,
@@ -23,7 +24,7 @@ def _checked_url(url: str | None) -> str | None:
     """A bad ``--model-url`` fails before the memory opens or a document is read."""
     if url is None:
         return None
-    from memllm_cli.runtime.server import check_url
+    from memllm_cli.runtime.transport import check_url
 
     return check_url(url)
 
@@ -42,6 +43,78 @@ ModelUrl = Annotated[
 ModelName = Annotated[
     str | None, typer.Option("--model-name", help="The model name to send to --model-url.")
 ]
+
+
+def _checked_kind(kind: str) -> str:
+    from memllm_cli.runtime.server import KINDS
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(KINDS)}")
+    return kind
+
+
+ServerKind = Annotated[
+    str,
+    typer.Option(
+        "--server-kind",
+        callback=_checked_kind,
+        help=(
+            "What serves --model-url: llamacpp (llama-server, llama-cpp-python), vllm, "
+            "ollama, openai (sent no grammar), or auto (ask it once)."
+        ),
+    ),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar=["MEMLLM_API_KEY", "OPENAI_API_KEY"],
+        show_envvar=False,
+        help="The --model-url server's API key (default: MEMLLM_API_KEY, else OPENAI_API_KEY).",
+    ),
+]
+ServedAdapter = Annotated[
+    bool,
+    typer.Option(
+        "--served-adapter",
+        help=(
+            "The --model-url server runs the default model with memllm's adapter "
+            "(llama-server --lora, an Ollama ADAPTER): send the adapter's prompts."
+        ),
+    ),
+]
+Timeout = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        min=1,
+        max=86400,
+        help=(
+            "Seconds to wait for the --model-url server's next bytes (default 120); "
+            "failed connections, 429 and 5xx answers are retried."
+        ),
+    ),
+]
+
+
+def server_options(
+    url: str | None, api_key: str | None, kind: str, served_adapter: bool, timeout: float | None
+) -> ServerOptions | None:
+    """How to reach ``--model-url``; a server option without one is a usage error."""
+    if url is None:
+        if served_adapter:
+            raise typer.BadParameter("--served-adapter goes with --model-url")
+        if kind != "auto":
+            raise typer.BadParameter("--server-kind goes with --model-url")
+        return None
+    from dataclasses import replace
+
+    from memllm_cli.runtime.server import ServerOptions
+
+    options = ServerOptions(kind=kind, api_key=api_key, served_adapter=served_adapter)
+    return options if timeout is None else replace(options, timeout=timeout)
+
+
 ShowMemory = Annotated[
     bool, typer.Option("--show-memory", help="Print every memory read and write to stderr.")
 ]
@@ -82,6 +155,7 @@ def open_session(
     me: str,
     max_tokens: int,
     memory: bool = True,
+    server: ServerOptions | None = None,
     threads: int | None = None,
     gpu_layers: int | None = None,
 ) -> tuple[Session, float]:
@@ -92,7 +166,12 @@ def open_session(
     store = open_store(ctx)
     started = time.perf_counter()
     model = models.load_model(
-        model_path, url, model_name=model_name, threads=threads, gpu_layers=gpu_layers
+        model_path,
+        url,
+        model_name=model_name,
+        server=server,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     load_seconds = time.perf_counter() - started
     on_event = _show_event if show_memory else None

@@ -16,7 +16,7 @@ WIKIDATA_LABELS = "relations/memllm_wikidata_props_en.json"
 @cache
 def relation_labels() -> dict[str, str]:
     """P-id -> English label, as the store seeds them."""
-    from memllm_cli.store.migrations import seed_relations
+    from memllm_cli.store.seeds import seed_relations
 
     return {r["pid"]: r["label"] for r in seed_relations()}
 

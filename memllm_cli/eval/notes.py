@@ -43,7 +43,8 @@ from memllm_cli.eval.common import (
 )
 from memllm_cli.eval.noteset import NoteFile, NotesSet
 from memllm_cli.eval.retrieval import BM25
-from memllm_cli.ingest.pipeline import DocumentReport, Ingestor, discover
+from memllm_cli.ingest.discovery import discover
+from memllm_cli.ingest.pipeline import DocumentReport, Ingestor
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.loop import Answer, Session
 from memllm_cli.store import Store
@@ -55,6 +56,7 @@ MAX_TOKENS = 64  # per answer, for every system
 PASTE_TOKENS = 3584
 LABELS = {
     "adapter": "memllm",
+    "server": "memllm (server)",
     "pasted": "pasted notes",
     "bm25": "BM25 top-3",
     "rag": "embedding top-3",
@@ -164,7 +166,7 @@ def evaluate_memory(
     """Ingest every note file into one fresh memory, then ask every question."""
     with scratch_store() as store:
         ingest = _ingest(store, system, embedder, notes.files, sentence_count, progress)
-        result = _ask_all(system, store, embedder, notes.items, progress)
+        result = _ask_all(system, store, embedder, notes.items, progress, files=notes.files)
         facts = store.count_facts()
     records = result.pop("records")
     return {"facts_written": facts, "ingest": ingest} | result | {"records": records}
@@ -188,12 +190,18 @@ def _ingest(
         for doc in discover([str(f.path) for f in files])
     ]
     return {
-        "documents": {r.name: r.status for r in reports},
+        "documents": {recorded(r.name, files): r.status for r in reports},
         "sentences": sum(r.sentences for r in reports),
         "facts": sum(r.facts for r in reports),
         "parse_failures": sum(r.parse_failures for r in reports),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def recorded(path: str, files: Sequence[NoteFile]) -> str:
+    """A note as the report names it: relative to the notes folder, never a machine path."""
+    resolved = Path(path).resolve()
+    return next((f.name for f in files if f.path.resolve() == resolved), resolved.name)
 
 
 def _ask_all(
@@ -203,6 +211,7 @@ def _ask_all(
     items: Sequence[qa.QAItem],
     progress: Progress,
     memory: bool = True,
+    files: Sequence[NoteFile] = (),
 ) -> dict[str, Any]:
     """Ask through ``Session.ask``: with the memory, or (``memory=False``) the model alone."""
     metered = Metered(system.model)
@@ -222,7 +231,7 @@ def _ask_all(
             reads=reads,
             facts_used=answer.facts_used,
             path=path,
-            sources=answer.sources,
+            sources=[recorded(source, files) for source in answer.sources],
         )
         failures += answer.parse_failures
         using_facts += bool(answer.facts_used)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.eval.qa import QAItem, read_qa_file
-from memllm_cli.ingest.pipeline import Document, discover
+from memllm_cli.ingest.discovery import Document, discover
 from memllm_cli.ingest.text import sentences
 
 

@@ -15,7 +15,8 @@ earlier sentences stored, as before; while reading, the grounding check counts
 names earlier sentences wrote as known (:meth:`Ingestor._known`).
 
 A sentence too long for the model is skipped with a warning naming the file and
-line; the run goes on.
+line; the run goes on. A renamed document (``ingest --watch`` sees one) reuses its
+old name's facts, and the old name is removed in the same batch.
 
 The model sees, for each focus sentence, the preceding sentences of the same
 document. That context grows sentence by sentence and, past its budget, restarts
@@ -26,21 +27,20 @@ llama.cpp's KV cache evaluates only the tokens that are new.
 from __future__ import annotations
 
 import hashlib
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.hashing import file_sha256
 from memllm_cli.ingest.dates import DocumentDates
+from memllm_cli.ingest.discovery import Document
+from memllm_cli.ingest.notemeta import FRONT_MATTER, note_title, property_facts, record_note
 from memllm_cli.ingest.reports import DocumentReport, Progress
 from memllm_cli.ingest.spool import ReadSpool, SentenceRead, Triples
 from memllm_cli.ingest.text import Counted, Sentence, invalid_utf8, is_binary, sentences
+from memllm_cli.ingest.vault import Note
 from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.model import PromptTooLongError
@@ -48,78 +48,9 @@ from memllm_cli.runtime.prompts import next_context
 from memllm_cli.store import Evidence, NameScope, Store
 from memllm_cli.store.text import norm
 
-MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
-DEFAULT_INCLUDE = ("*.md", "*.markdown", "*.txt", "*.text")
 # Longer is no sentence (a minified line, a base64 blob) and would not fit a small model's
 # context (4096 tokens) beside its prompt: skipped without asking the model.
 MAX_SENTENCE_CHARS = 8000
-
-
-@dataclass
-class Document:
-    """One input: a file, or stdin spooled to a temporary file."""
-
-    uri: str
-    name: str
-    path: Path
-    markdown: bool
-    temporary: bool = False  # stdin's spool file, removed once read
-
-
-def discover(
-    paths: Sequence[str],
-    include: Sequence[str] = DEFAULT_INCLUDE,
-    exclude: Sequence[str] = (),
-) -> Iterator[Document | DocumentReport]:
-    """Documents named by ``paths`` (folders recursively); unreadable ones as skipped reports."""
-    for raw in paths:
-        if raw == "-":
-            yield _spool_stdin(sys.stdin.buffer)
-            continue
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and any(fnmatch(p.name, g) for g in include)
-                and not any(
-                    fnmatch(str(p.relative_to(path)), g) or fnmatch(p.name, g) for g in exclude
-                )
-            )
-            for file in found:
-                yield _document(file)
-        elif path.is_file():
-            yield _document(path)
-        elif path.exists():
-            yield DocumentReport(raw, "skipped", message="not a regular file")
-        else:
-            yield DocumentReport(raw, "skipped", message="no such file or folder")
-
-
-def _document(path: Path) -> Document:
-    resolved = path.resolve()
-    return Document(str(resolved), str(path), resolved, path.suffix.lower() in MARKDOWN_SUFFIXES)
-
-
-def _spool_stdin(stream: IO[bytes]) -> Document:
-    """Copy stdin to a temporary file: it is hashed first and read again as text."""
-    spool = tempfile.NamedTemporaryFile(prefix="memllm-stdin-", delete=False)  # noqa: SIM115
-    try:
-        with spool:
-            while block := stream.read(1 << 20):
-                spool.write(block)
-    except BaseException:  # Ctrl-C or SIGTERM while reading: leave nothing in /tmp
-        Path(spool.name).unlink(missing_ok=True)
-        raise
-    return Document("stdin", "stdin", Path(spool.name), markdown=True, temporary=True)
-
-
-def remove_spools(found: Sequence[Document | DocumentReport]) -> None:
-    """Delete the spool files of documents a stopped or failed run did not reach."""
-    for item in found:
-        if isinstance(item, Document) and item.temporary:
-            item.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -167,34 +98,50 @@ class Ingestor:
             return report
         if self.dry_run:
             report.status = "dry-run"
+        moved = doc.renamed_from and self.store.ingested_version(doc.renamed_from.uri)
         with ReadSpool() as read:
-            self._read(doc, sha, report, previous, read)
+            note = self._read(doc, sha, report, [v[0] for v in (previous, moved) if v], read)
             if report.status == "interrupted":
                 report.message = "stopped before its end; nothing from it was stored"
                 return report
+            report.warnings += [f"{doc.name}:{w}" for w in note.warnings]
             if not self.dry_run:
-                self._apply(doc, sha, read, report)
-        if report.sentences == 0 and report.status not in ("skipped", "unchanged"):
+                self._apply(doc, sha, read, report, note)
+        if report.sentences == report.facts == 0 and not note.front_matter and not note.tags:
             report.status, report.message = "empty", "no text"
         if replaced := invalid_utf8(doc.path):
             report.message = f"invalid UTF-8: {replaced} byte sequence(s) replaced"
         report.seconds = time.perf_counter() - started
         return report
 
-    def _apply(self, doc: Document, sha: str, read: ReadSpool, report: DocumentReport) -> None:
+    def _apply(
+        self, doc: Document, sha: str, read: ReadSpool, report: DocumentReport, note: Note
+    ) -> None:
         """Store a document read whole: its sentences and facts, in one short transaction.
 
-        Sentence by sentence in order, as the model read them, so short names resolve
-        against what earlier sentences stored.
+        The note's aliases and metadata first, then its front matter's facts, then
+        sentence by sentence in order, as the model read them, so short names resolve
+        against what earlier sentences stored. A rename's old name goes last, once the
+        new one states what it carried over.
         """
-        with self.store.batch("ingest", f"ingest {doc.name}"):
+        old = doc.renamed_from
+        renamed = f"renamed from {old.name}" if old is not None else ""
+        with self.store.batch("ingest", f"ingest {doc.name}" + (f" ({renamed})" if old else "")):
             latest = self.store.ingested_version(doc.uri)  # another run may have stored it
             if latest is not None and latest[1] == sha:
                 report.status, report.message = "unchanged", "ingested meanwhile by another run"
                 return
             source_id = self.store.begin_document(doc.uri, sha)
-            scope = NameScope(keep=frozenset({self._session().me} if read.count else ()))
+            title = note_title(doc.path, doc.temporary)
+            stored = record_note(self.store, source_id, note, title, latest[0] if latest else None)
+            report.aliases = len(stored.aliases)
+            report.warnings += [f"{doc.name}: {w}" for w in stored.warnings]
+            scope = NameScope(
+                keep=frozenset({self._session().me} if read.count else ()),
+                links=note.names(title),
+            )
             kept: set[int] = set()
+            self._front_matter(doc, sha, note, report, kept, scope)
             for item in read:
                 sentence = item.sentence
                 digest = hashlib.sha256(sentence.text.encode()).hexdigest()
@@ -214,23 +161,33 @@ class Ingestor:
                     )
             if latest is not None:
                 report.retracted = len(self.store.retract_unstated(doc.uri, kept))
+            if old is not None:
+                report.retracted += len(self.store.remove_document(old.uri))
+                report.message = renamed
 
     def _read(
         self,
         doc: Document,
         sha: str,
         report: DocumentReport,
-        previous: tuple[int, str] | None,
+        carry: list[int],
         read: ReadSpool,
-    ) -> None:
+    ) -> Note:
         """Extract (or carry over) the facts of every sentence into ``read``; store nothing.
 
-        A dry run proposes each sentence's facts as it goes.
+        ``carry``: earlier versions (source ids; the last version, and a renamed file's)
+        whose sentences keep the facts they stated then (or their having stated none)
+        without the model. A dry run proposes each sentence's facts as it goes. Returns
+        what the parse found besides sentences.
         """
         carried: dict[str, Triples] = {}
-        if previous is not None:
-            for sentence, fact in self.store.stated_by(previous[0]):
+        for source_id in carry:
+            for sentence, fact in self.store.stated_by(source_id):
                 carried.setdefault(sentence, []).append((fact.subject, fact.relation, fact.object))
+            for sentence in self.store.segment_texts(source_id):
+                carried.setdefault(sentence, [])
+        note = Note()
+        title = note_title(doc.path, doc.temporary)
         self._written = set()
         context: list[str] = []
         scope: NameScope | None = None  # a dry run's names; see store.resolution
@@ -240,11 +197,11 @@ class Ingestor:
         with doc.path.open("rb") as raw:
             stream = Counted(raw, encoding="utf-8", errors="replace", newline=None)
             for position, sentence in enumerate(
-                sentences(stream, markdown=doc.markdown, code=self.code)
+                sentences(stream, markdown=doc.markdown, code=self.code, note=note)
             ):
                 if self.stop is not None and self.stop():
                     report.status = "interrupted"
-                    return
+                    return note
                 report.sentences += 1
                 if report.sentences == 1:  # evidence names the model: load it before storing
                     self._session()
@@ -255,6 +212,7 @@ class Ingestor:
                     if self.dry_run:
                         if scope is None:  # the user's own entity is never resolved
                             scope = NameScope(keep=frozenset({self._session().me}))
+                        scope.links = note.names(title)  # those read so far
                         scope.read(sentence.text)
                         evidence = self._evidence(doc, sha, sentence)
                         for subject, relation, obj in triples:
@@ -267,6 +225,35 @@ class Ingestor:
                 self.progress.fraction = min(stream.chars / size, 1.0)
                 if self.on_progress is not None:
                     self.on_progress(self.progress)
+        if self.dry_run:
+            self._front_matter(doc, sha, note, report, set(), NameScope(links=note.names(title)))
+        return note
+
+    def _front_matter(
+        self,
+        doc: Document,
+        sha: str,
+        note: Note,
+        report: DocumentReport,
+        kept: set[int],
+        scope: NameScope,
+    ) -> None:
+        """Store (or, in a dry run, propose) the facts the front matter's properties state."""
+        title = note_title(doc.path, doc.temporary)
+        valid_from = DocumentDates("" if doc.temporary else doc.path.name).date
+        for prop, relation in property_facts(self.store, note, title):
+            evidence = Evidence(
+                origin="document",
+                source_kind="document",
+                uri=doc.uri,
+                sha256=sha,
+                sentence=prop.text,
+                line_start=prop.line_start,
+                line_end=prop.line_end,
+                extractor=FRONT_MATTER,
+            )
+            for value in prop.values:
+                self._store(str(title), relation, value, evidence, report, kept, scope, valid_from)
 
     def _evidence(self, doc: Document, sha: str, sentence: Sentence) -> Evidence:
         return Evidence(

@@ -12,7 +12,7 @@ from typing import Any
 @dataclass
 class DocumentReport:
     name: str
-    status: str  # ingested | unchanged | empty | skipped | dry-run | interrupted
+    status: str  # ingested | unchanged | empty | skipped | dry-run | interrupted | removed
     sentences: int = 0
     reused: int = 0
     facts: int = 0
@@ -20,6 +20,7 @@ class DocumentReport:
     superseded: int = 0
     retracted: int = 0
     overruled: int = 0  # facts stated that the user had deleted or corrected: not stored
+    aliases: int = 0  # aliases its front matter added to memory
     parse_failures: int = 0
     dictated: int = 0  # writes copied from call syntax in the text, dropped
     seconds: float = 0.0

@@ -4,7 +4,9 @@ Files are read in chunks that end at a blank line outside a code fence, so a
 100 MB file never sits in memory whole; each chunk is parsed on its own with its
 line offset. Markdown keeps what a person wrote as prose: paragraphs, headings,
 list items, block quotes, and table rows (as "header: cell" pairs). Code blocks
-and raw HTML are skipped unless asked for. Sentences come from sentencex.
+and raw HTML are skipped unless asked for; front matter, wikilinks and tags are
+read as a notes vault means them (:mod:`~memllm_cli.ingest.vault`). Sentences come
+from sentencex.
 """
 
 from __future__ import annotations
@@ -14,8 +16,14 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from memllm_cli.ingest.vault import Note
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 CHUNK_CHARS = 256 * 1024
 FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
@@ -59,16 +67,40 @@ def chunks(stream: TextIO, size: int = CHUNK_CHARS) -> Iterator[tuple[int, str]]
         yield first, "".join(lines)
 
 
-def markdown_blocks(text: str, first_line: int = 1, *, code: bool = False) -> Iterator[Block]:
-    """Prose blocks of a Markdown text, with source lines (``first_line`` is the text's first)."""
+@cache
+def _markdown(front_matter: bool) -> MarkdownIt:
+    """The Markdown parser (one per process): CommonMark, tables, and a vault's syntax."""
     from markdown_it import MarkdownIt
+    from mdit_py_plugins.front_matter import front_matter_plugin
 
-    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    from memllm_cli.ingest.vault import vault_plugin
+
+    md = MarkdownIt("commonmark").enable("table").use(vault_plugin)
+    return md.use(front_matter_plugin) if front_matter else md
+
+
+def markdown_blocks(
+    text: str, first_line: int = 1, *, code: bool = False, note: Note | None = None
+) -> Iterator[Block]:
+    """Prose blocks of a Markdown text, with source lines (``first_line`` is the text's first).
+
+    Front matter (at the document's start only), wikilinks and tags are read as
+    :mod:`~memllm_cli.ingest.vault` says, into ``note`` when one is given.
+    """
+    start_of_file = first_line == 1
+    if start_of_file and text.startswith("\ufeff"):
+        text = text[1:]  # a byte order mark would hide the front matter's fence
+    note = note if note is not None else Note()
+    tokens = _markdown(start_of_file).parse(text)
     header: list[str] = []
     row: list[str] = []
     in_head = False
     row_line = first_line
     for index, token in enumerate(tokens):
+        if token.type == "front_matter" and token.map:
+            fences = (first_line + token.map[0], first_line + token.map[1] - 1)
+            note.read_front_matter(token.content, *fences)
+            continue
         if token.type in ("fence", "code_block"):
             if code and token.map:
                 yield _plain_block(
@@ -86,7 +118,7 @@ def markdown_blocks(text: str, first_line: int = 1, *, code: bool = False) -> It
             cells = [f"{h}: {c}" if h else c for h, c in zip(names, row, strict=False)]
             yield Block("; ".join(c for c in cells if c.strip()) + ".", row_line, row_line)
         elif token.type == "inline":
-            content, breaks = _inline_text(token)
+            content, breaks = _inline_text(token, note)
             if index > 0 and tokens[index - 1].type in ("th_open", "td_open"):
                 (header if in_head else row).append(content.strip())
                 continue
@@ -98,8 +130,12 @@ def markdown_blocks(text: str, first_line: int = 1, *, code: bool = False) -> It
             yield Block(content, start, first_line + token.map[1] - 1, breaks, level)
 
 
-def _inline_text(token: object) -> tuple[str, tuple[int, ...]]:
-    """Plain text of an inline token (links keep their text, images their alt text)."""
+def _inline_text(token: object, note: Note) -> tuple[str, tuple[int, ...]]:
+    """Plain text of an inline token (links keep their text, images their alt text).
+
+    A wikilink reads as its shown text and an embed as nothing; a tag is taken out,
+    with the spaces before it. ``note`` records the links and tags.
+    """
     parts: list[str] = []
     breaks: list[int] = []
     for child in token.children or []:  # type: ignore[attr-defined]
@@ -110,6 +146,13 @@ def _inline_text(token: object) -> tuple[str, tuple[int, ...]]:
             breaks.append(sum(len(p) for p in parts))
         elif child.type == "image":
             parts.append(child.content)
+        elif child.type == "wikilink":
+            parts.append(child.content)
+            note.link(child.meta["target"], child.content)
+        elif child.type == "tag":
+            note.tag(child.content)
+            if parts and (not breaks or breaks[-1] < sum(len(p) for p in parts)):
+                parts[-1] = parts[-1].rstrip(" \t")  # never a line break's space
     return "".join(parts), tuple(breaks)
 
 
@@ -158,8 +201,8 @@ def split_sentences(block: Block, language: str = "en") -> Iterator[Sentence]:
     for piece in segment(language, block.text):
         begin = block.text.find(piece, offset)
         begin = offset if begin == -1 else begin
-        end = begin + len(piece)
-        offset = end
+        offset = begin + len(piece)
+        end = begin + len(piece.rstrip())  # spaces after it are not on its lines
         text = " ".join(piece.split())
         if not text:
             continue
@@ -169,12 +212,20 @@ def split_sentences(block: Block, language: str = "en") -> Iterator[Sentence]:
 
 
 def sentences(
-    stream: TextIO, *, markdown: bool, code: bool = False, language: str = "en"
+    stream: TextIO,
+    *,
+    markdown: bool,
+    code: bool = False,
+    language: str = "en",
+    note: Note | None = None,
 ) -> Iterator[Sentence]:
-    """Every sentence of a document, streamed chunk by chunk."""
+    """Every sentence of a document, streamed chunk by chunk.
+
+    ``note`` collects a Markdown document's front matter, links and tags as they are read.
+    """
     for first_line, chunk in chunks(stream):
         blocks: Iterable[Block] = (
-            markdown_blocks(chunk, first_line, code=code)
+            markdown_blocks(chunk, first_line, code=code, note=note)
             if markdown
             else text_blocks(chunk, first_line)
         )

@@ -28,6 +28,13 @@ when the sentences say it. The check, :func:`supporting`:
 So an invented name, place, date or job never passes, nor a true sentence about
 someone else, nor words glued together from different places. It costs a few set
 and list operations per sentence.
+
+A reply that fails the check by its spelling is repaired: a small model misspells a name
+it read ("Eddie Hartley" for Edith Hartley, "September 2023" for September). The model
+answers again under a grammar that offers only the spans the check accepts that share
+a word with its first reply (:func:`repairs`), or no answer. It may not pick another
+answer: offered every acceptable span, it answered far more often and far more often
+wrongly (notes-dev: 45 right, 11 wrong, against 40 and 4 without it).
 """
 
 from __future__ import annotations
@@ -43,11 +50,14 @@ from memllm_cli.protocol import (
     NO_CALL_GRAMMAR,
     ProtocolError,
     ReadQuery,
+    escape,
     parse_read_request,
     read_grammar,
     read_opening,
+    results_grammar,
 )
 from memllm_cli.runtime import prompts
+from memllm_cli.runtime.grounding import spans
 from memllm_cli.runtime.model import Generation
 from memllm_cli.store import Store
 from memllm_cli.store.models import Passage
@@ -157,6 +167,31 @@ def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[P
     return cited
 
 
+def repairs(question: str, reply: str, passages: Sequence[Passage]) -> list[str]:
+    """Spellings of ``reply`` that :func:`supporting` accepts, as the sentences write them.
+
+    Only a reply that failed by its spelling is repaired: some of its claimed words are
+    in no sentence about the question, and some are. The repairs are the word spans of
+    those sentences that share one of the latter and pass the check. A reply whose words
+    are all there failed for another reason (its shape, its subject): it has none.
+    """
+    about = [p for p in passages if is_about(question, p)]
+    seen = {w.casefold() for p in about for w in words(p.text)}
+    asked = content_stems(question)
+    claim = {w.casefold() for w in words(reply) if w.casefold() not in STOPWORDS}
+    claim = {w for w in claim if stem(w) not in asked}
+    known = claim & seen
+    if not known or claim <= seen:
+        return []
+    found = dict.fromkeys(
+        span
+        for p in about
+        for span in spans(p.text)
+        if escape(span) == span and known & {w.casefold() for w in words(span)}
+    )
+    return [span for span in found if supporting(question, span, about)]
+
+
 def _holds(text: str, run: Sequence[str]) -> bool:
     """Whether the words of ``text`` contain ``run`` (casefolded words), in a row."""
     found = [w.casefold() for w in words(text)]
@@ -187,8 +222,8 @@ def from_sentences(
     passages = store.relevant_sentences(question, EVIDENCE_K)
     for passage in passages:
         _event(on_event, "sentence", f"{passage.cite} {passage.text}")
-    if not passages:
-        return I_DO_NOT_KNOW, []
+    if not any(is_about(question, p) for p in passages):
+        return I_DO_NOT_KNOW, []  # no reply could pass the check: the model is not asked
     # Best last, nearest the question: a small model leans on what it read last.
     prompt = prompts.evidence_prompt(question, [p.text for p in reversed(passages)], me=me)
     if not queries:
@@ -199,19 +234,24 @@ def from_sentences(
             queries = parse_read_request(call.text)
         except ProtocolError:
             return I_DO_NOT_KNOW, []
-    gen = generate(
-        prompt + read_opening(list(queries)),
-        max_tokens=EVIDENCE_TOKENS,
-        stop=(prompts.IM_END, CALL_CLOSE, "\n"),
-        grammar=NO_CALL_GRAMMAR,
-    )
+    opening = prompt + read_opening(list(queries))
+    stop = (prompts.IM_END, CALL_CLOSE, "\n")
+    gen = generate(opening, max_tokens=EVIDENCE_TOKENS, stop=stop, grammar=NO_CALL_GRAMMAR)
     reply = clean_reply(gen.text)
     cited = supporting(question, reply, passages)
-    if not cited:
-        if reply and not says_unknown(reply):
-            _event(on_event, "unsupported", f"{reply!r}: the sentences do not say it")
+    if cited or not reply or says_unknown(reply):
+        return (reply, cited) if cited else (I_DO_NOT_KNOW, [])
+    _event(on_event, "unsupported", f"{reply!r}: the sentences do not say it")
+    offered = repairs(question, reply, passages)
+    if not offered:
         return I_DO_NOT_KNOW, []
-    return reply, cited
+    gen = generate(opening, max_tokens=EVIDENCE_TOKENS, stop=stop, grammar=results_grammar(offered))
+    repaired = clean_reply(gen.text)
+    cited = supporting(question, repaired, passages)
+    if not cited:
+        return I_DO_NOT_KNOW, []
+    _event(on_event, "repaired", f"{reply!r} -> {repaired!r}, as the sentence has it")
+    return repaired, cited
 
 
 def _event(on_event: Event | None, kind: str, text: str) -> None:
@@ -243,3 +283,20 @@ class Held:
             for text in self.held:
                 self.on_text(text)
             self.held.clear()
+
+
+def lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """``on_text`` minus the answer's leading whitespace (what follows a read block)."""
+    if on_text is None:
+        return None
+    started = False
+
+    def emit(text: str) -> None:
+        nonlocal started
+        if not started:
+            text = text.lstrip()
+            started = bool(text)
+        if text:
+            on_text(text)
+
+    return emit

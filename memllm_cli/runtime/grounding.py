@@ -4,6 +4,11 @@ A 135M model invents objects (a country guessed for a town, "Milibrio" for Milan
 write grammar offers only the spans of the sentence and its context (:func:`spans`), and
 :func:`is_grounded` checks every written triple again, whatever backend wrote it, before
 anything is stored.
+
+A fact is evidenced by the sentence it came from, so at least one of its names must be
+in that sentence itself (the user counts when the sentence speaks in the first person):
+a heading such as "Family" after a table does not state ``me >> spouse >> <a company
+from the table>``, however well both names are grounded in the context.
 """
 
 from __future__ import annotations
@@ -36,19 +41,31 @@ def spans(text: str) -> list[str]:
     return list(dict.fromkeys(found))[-MAX_SPANS:]
 
 
-def is_grounded(triple: Triple, text: str, me: str, known: Callable[[str], list[int]]) -> bool:
-    """Whether both names of ``triple`` are the user, word spans of ``text``, or names that
-    ``known`` finds in memory and that share a word with ``text`` ("Ingrid" -> Ingrid Solberg).
+def is_grounded(
+    triple: Triple, statement: str, context: str, me: str, known: Callable[[str], list[int]]
+) -> bool:
+    """Whether both names of ``triple`` are the user, word spans of the statement or its
+    context, or names that ``known`` finds in memory and that share a word with that text
+    ("Ingrid" -> Ingrid Solberg); and at least one of them is in ``statement`` itself.
     """
-    folded = " ".join(text.casefold().split())
+    whole = " ".join(f"{context} {statement}".casefold().split())
+    own = " ".join(statement.casefold().split())
+    first_person = any(w in FIRST_PERSON for w in re.findall(r"[^\W_]+", own))
 
-    def said(words: str) -> bool:
-        return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", folded) is not None
+    def said(words: str, text: str) -> bool:
+        return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", text) is not None
 
-    def named(name: str) -> bool:
+    def named(name: str, text: str, user: bool) -> bool:
         key = " ".join(name.casefold().split())
-        if not key or key in USER_WORDS or key == me.casefold() or said(key):
-            return bool(key)
-        return bool(known(name)) and any(said(word) for word in key.split() if len(word) > 1)
+        if not key:
+            return False
+        if said(key, text):
+            return True
+        if key in USER_WORDS or key == me.casefold():
+            return user
+        return bool(known(name)) and any(said(word, text) for word in key.split() if len(word) > 1)
 
-    return named(triple.subject) and named(triple.object)
+    names = (triple.subject, triple.object)
+    return all(named(n, whole, True) for n in names) and any(
+        named(n, own, first_person) for n in names
+    )

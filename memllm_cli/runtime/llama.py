@@ -24,13 +24,12 @@ from typing import Any
 from memllm_cli.errors import MemllmError
 from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr, thread_counts
 from memllm_cli.runtime.model import (
+    CONTEXT_TOKENS,
     Generation,
     PromptTooLongError,
     StopScanner,
     template_pieces,
 )
-
-CONTEXT_TOKENS = 4096  # the context the model is loaded with: prompt and answer together
 
 
 class LlamaModel:

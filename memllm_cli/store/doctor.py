@@ -110,7 +110,7 @@ def _orphans(store: Store) -> Finding:
     return _warning_if(
         "orphan entities",
         len(orphans),
-        "entities no fact mentions (doctor --fix removes them)",
+        "entities no fact mentions and no alias names (doctor --fix removes them)",
         [f"{r[0]}: {r[1]}" for r in orphans[:5]],
     )
 

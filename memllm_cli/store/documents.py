@@ -1,22 +1,23 @@
 """Documents and sentences: where facts were stated, and which version of a file was read.
 
 Every statement of a fact is a provenance row (its evidence): the origin, the
-source (a document or chat version, by uri and sha256), the sentence and its
-lines. An ingested document version remembers its sentences (segments), so the
-next version is read only where it changed and the facts only the old text stated
-can be retracted; their text is kept too, for answers that no fact gives. This
-module owns the ``sources``, ``provenance`` and ``segments`` tables and the
-sentence keyword indexes.
+source (a document or chat version, or an MCP client's note, by uri and sha256),
+the sentence and its lines. An ingested document version remembers its sentences
+(segments), so the next version is read only where it changed and the facts only
+the old text stated can be retracted; their text is kept too, for answers that no
+fact gives, and so is what a note says besides its sentences (tags, dates, links,
+aliases). This module owns the ``sources``, ``provenance``, ``segments`` and
+``document_meta`` tables and the sentence keyword indexes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from memllm_cli.errors import InvalidInputError
 from memllm_cli.store import db
-from memllm_cli.store.models import Evidence, Passage
+from memllm_cli.store.models import SOURCE_KINDS, DocumentMeta, Evidence, Passage
 from memllm_cli.store.oplog import OpLog
 from memllm_cli.store.text import now
 
@@ -47,11 +48,11 @@ class Documents:
     def source(
         self, kind: str, uri: str | None, sha256: str | None, created_at: str | None = None
     ) -> int:
-        """The id of this version of a document or chat, recorded if it is new."""
-        if kind not in ("document", "chat"):
+        """The id of this version of a document, chat turn or MCP note, recorded if it is new."""
+        if kind not in SOURCE_KINDS:
             raise InvalidInputError(f"unknown source kind {kind!r}")
         if not uri or not sha256:
-            raise InvalidInputError("a document or chat source needs a uri and a sha256")
+            raise InvalidInputError(f"a {kind} source needs a uri and a sha256")
         row = self._conn.execute(
             "SELECT id FROM sources WHERE uri = ? AND sha256 = ?", (uri, sha256)
         ).fetchone()
@@ -141,6 +142,12 @@ class Documents:
             )
         self._oplog.log(op, row_id, current, self._evidence_row(row_id), "evidence")
 
+    def count_documents(self) -> int:
+        """Documents (by uri) with an ingested version."""
+        return self._conn.execute(
+            "SELECT count(DISTINCT uri) FROM sources WHERE ingested_at IS NOT NULL"
+        ).fetchone()[0]
+
     def count_unsourced(self) -> int:
         """Facts with no provenance row."""
         return self._conn.execute(
@@ -174,6 +181,7 @@ class Documents:
         """Mark this version of ``uri`` ingested by the current batch; return its source id."""
         source_id = self.source("document", uri, sha256)
         self._conn.execute("DELETE FROM segments WHERE source_id = ?", (source_id,))
+        self._conn.execute("DELETE FROM document_meta WHERE source_id = ?", (source_id,))
         self._conn.execute(
             "UPDATE sources SET ingested_at = ?, ingest_batch = ? WHERE id = ?",
             (now(), self._oplog.current(), source_id),
@@ -182,11 +190,12 @@ class Documents:
 
     def forget_ingest(self, batch_id: int) -> None:
         """Leave the document versions the batch ingested un-ingested again (undo)."""
-        self._conn.execute(
-            "DELETE FROM segments WHERE source_id IN "
-            "(SELECT id FROM sources WHERE ingest_batch = ?)",
-            (batch_id,),
-        )
+        for table in ("segments", "document_meta"):
+            self._conn.execute(
+                f"DELETE FROM {table} WHERE source_id IN "
+                "(SELECT id FROM sources WHERE ingest_batch = ?)",
+                (batch_id,),
+            )
         self._conn.execute(
             "UPDATE sources SET ingested_at = NULL, ingest_batch = NULL WHERE ingest_batch = ?",
             (batch_id,),
@@ -206,6 +215,29 @@ class Documents:
             "text) VALUES (?, ?, ?, ?, ?, ?)",
             (source_id, position, sentence_sha256, line_start, line_end, text),
         )
+
+    def segment_texts(self, source_id: int) -> set[str]:
+        """The text of every sentence this document version was read as (NULL ones left out)."""
+        rows = self._conn.execute(
+            "SELECT text FROM segments WHERE source_id = ? AND text IS NOT NULL", (source_id,)
+        )
+        return {row[0] for row in rows}
+
+    def add_meta(self, source_id: int, items: Iterable[DocumentMeta]) -> None:
+        """Record what this document version says besides its sentences (one row per key)."""
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO document_meta (source_id, kind, key, value, owned) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(source_id, m.kind, m.key, m.value, int(m.owned)) for m in items],
+        )
+
+    def meta(self, source_id: int) -> list[DocumentMeta]:
+        """The metadata of a document version, in the order it was recorded."""
+        rows = self._conn.execute(
+            "SELECT kind, key, value, owned FROM document_meta WHERE source_id = ? ORDER BY id",
+            (source_id,),
+        )
+        return [DocumentMeta(kind, key, value, bool(owned)) for kind, key, value, owned in rows]
 
     def sentences_matching(self, words: Sequence[str], limit: int) -> list[Passage]:
         """Sentences of current document versions with any of ``words``, best BM25 first.
@@ -260,6 +292,9 @@ class Documents:
         """Current facts that only the document at ``uri`` stated and ``kept`` lacks.
 
         A fact also stated by hand, in chat or by another document is not among them.
+        Another document counts only through its latest ingested version: a version
+        read again since (or removed, see the ingest pipeline) states what its new
+        version states, so a fact two notes stated goes once neither states it.
         """
         rows = self._conn.execute(
             "SELECT DISTINCT p.fact_id FROM provenance p JOIN sources s ON s.id = p.source_id "
@@ -272,7 +307,11 @@ class Documents:
                 continue
             elsewhere = self._conn.execute(
                 "SELECT 1 FROM provenance p LEFT JOIN sources s ON s.id = p.source_id "
-                "WHERE p.fact_id = ? AND (s.id IS NULL OR s.uri != ?) LIMIT 1",
+                "WHERE p.fact_id = ? AND (s.id IS NULL OR (s.uri != ? AND NOT ("
+                "s.ingested_at IS NOT NULL AND EXISTS (SELECT 1 FROM sources newer "
+                "WHERE newer.uri = s.uri AND newer.ingested_at IS NOT NULL AND "
+                "(newer.ingested_at > s.ingested_at OR "
+                "(newer.ingested_at = s.ingested_at AND newer.id > s.id)))))) LIMIT 1",
                 (fact_id, uri),
             ).fetchone()
             if elsewhere is None:

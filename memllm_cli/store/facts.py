@@ -95,6 +95,11 @@ class FactTable:
         for row in self._conn.execute(sql, params):
             yield Fact(*row)
 
+    def tally(self) -> dict[tuple[str, str], int]:
+        """The number of facts of each (status, origin)."""
+        rows = self._conn.execute("SELECT status, origin, count(*) FROM facts GROUP BY 1, 2")
+        return {(status, origin): n for status, origin, n in rows}
+
     def count(self, flt: FactFilter | None = None) -> int:
         clause, params = where(flt or FactFilter())
         return self._conn.execute("SELECT count(*) FROM facts f" + clause, params).fetchone()[0]
@@ -157,7 +162,7 @@ class FactTable:
         """Store (subject, relation, object), or add evidence to it if it is already known.
 
         For a one-valued relation the new object supersedes the current one, except
-        that an automatic write (document, chat) never supersedes a manual fact: it
+        that an automatic write (document, chat, mcp) never supersedes a manual fact: it
         is kept, already superseded by the user's word. Nor does an automatic write
         bring back a fact the user deleted or corrected: it changes nothing and is
         ``"overruled"``. With a ``scope``, short names are resolved to the full names
@@ -259,14 +264,18 @@ class FactTable:
         subject: str | None = None,
         relation: str | None = None,
         obj: str | None = None,
+        evidence: Evidence | None = None,
     ) -> WriteResult:
-        """Replace a fact with a corrected one (manual); the old one is kept, superseded."""
+        """Replace a fact with a corrected one; the old one is kept, superseded.
+
+        The correction is the user's (manual) unless ``evidence`` says who made it.
+        """
         old = self.get(fact_id)
         new = (subject or old.subject, relation or old.relation, obj or old.object)
         keys = [norm(x) for x in (old.subject, old.relation, old.object)]
         if [norm(clean(x, "name")) for x in new] == keys:
             raise InvalidInputError(f"the edit leaves fact {fact_id} unchanged")
-        evidence = Evidence(origin="manual", sentence=f"edited from fact {fact_id}")
+        evidence = evidence or Evidence(origin="manual", sentence=f"edited from fact {fact_id}")
         result = self.add(*new, evidence)
         if result.fact.id == fact_id:
             raise InvalidInputError(f"the edit leaves fact {fact_id} unchanged")

@@ -37,6 +37,9 @@ def where(flt: FactFilter) -> tuple[str, list[Any]]:
         )
         escaped = flt.source.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params += [flt.source, "%/" + escaped, flt.source, flt.source]
+    if flt.before is not None:
+        clauses.append("f.id < ?")
+        params.append(flt.before)
     if flt.as_of is not None:
         clauses.append("f.valid_from <= ? AND (f.valid_to IS NULL OR f.valid_to > ?)")
         params += [flt.as_of, flt.as_of]

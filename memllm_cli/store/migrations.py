@@ -8,13 +8,12 @@ model, so the store creates them when it first meets an embedder.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 
 from memllm_cli.store import db
 from memllm_cli.store.db import Connection
+from memllm_cli.store.seeds import add_seed_relation_aliases, add_seed_relations
 
 
 @dataclass(frozen=True)
@@ -167,25 +166,6 @@ CREATE VIRTUAL TABLE sentences_fts USING fts5(
 )
 
 
-def seed_relations() -> list[dict[str, str]]:
-    """The 96 DocRED relations: pid, label, cardinality (scripts/gen_relation_seed.py)."""
-    return json.loads(
-        resources.files("memllm_cli.store").joinpath("relations.json").read_text(encoding="utf-8")
-    )
-
-
-def _seed_relations(conn: Connection) -> None:
-    """Seed the relations table, with this project's cardinalities."""
-    from memllm_cli.store.text import norm, now
-
-    rows = seed_relations()
-    created = now()
-    conn.executemany(
-        "INSERT INTO relations (label, norm, pid, cardinality, created_at) VALUES (?, ?, ?, ?, ?)",
-        [(r["label"], norm(r["label"]), r["pid"], r["cardinality"], created) for r in rows],
-    )
-
-
 _DOCUMENTS = """
 -- A document version counts as ingested once its batch commits; undoing that batch clears it.
 ALTER TABLE sources ADD COLUMN ingested_at TEXT;
@@ -232,58 +212,6 @@ CREATE TABLE relation_aliases (
 );
 CREATE INDEX relation_aliases_relation ON relation_aliases(relation_id);
 """
-
-
-def seed_relation_aliases() -> dict[str, list[dict[str, object]]]:
-    """Migration 4's seed: relations to add, and aliases by P-id (relation_aliases.json)."""
-    text = (
-        resources.files("memllm_cli.store")
-        .joinpath("relation_aliases.json")
-        .read_text(encoding="utf-8")
-    )
-    return json.loads(text)
-
-
-def _seed_relation_aliases(conn: Connection) -> None:
-    """Add the personal relations the seed names, then each alias not already a wording.
-
-    A memory made before this migration may hold a relation labelled like an alias
-    ("lives in", written by a model): its label keeps winning, and the alias is skipped.
-    """
-    from memllm_cli.store.text import norm, now
-
-    seed, created = seed_relation_aliases(), now()
-    for row in seed["relations"]:
-        found = conn.execute(
-            "SELECT id, pid FROM relations WHERE norm = ?", (norm(row["label"]),)
-        ).fetchone()
-        pid_taken = conn.execute("SELECT 1 FROM relations WHERE pid = ?", (row["pid"],)).fetchone()
-        if found is None:
-            conn.execute(
-                "INSERT INTO relations (label, norm, pid, cardinality, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    row["label"],
-                    norm(row["label"]),
-                    None if pid_taken else row["pid"],
-                    row["cardinality"],
-                    created,
-                ),
-            )
-        elif found[1] is None and pid_taken is None:
-            conn.execute("UPDATE relations SET pid = ? WHERE id = ?", (row["pid"], found[0]))
-    for row in seed["aliases"]:
-        target = conn.execute("SELECT id FROM relations WHERE pid = ?", (row["pid"],)).fetchone()
-        if target is None:
-            continue
-        for alias in row["aliases"]:
-            conn.execute(
-                "INSERT INTO relation_aliases (relation_id, alias, norm, origin, created_at) "
-                "SELECT :relation, :alias, :norm, 'seed', :created WHERE NOT EXISTS "
-                "(SELECT 1 FROM relations WHERE norm = :norm) AND NOT EXISTS "
-                "(SELECT 1 FROM relation_aliases WHERE norm = :norm)",
-                {"relation": target[0], "alias": alias, "norm": norm(alias), "created": created},
-            )
 
 
 _OP_TARGETS = """
@@ -334,13 +262,49 @@ def _index_segment_text(conn: Connection) -> None:
     conn.execute("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')")
 
 
+_DOCUMENT_META = """
+-- What an ingested Markdown version says besides its sentences (front matter, wikilinks,
+-- tags): kind 'tag' (key: the tag), 'date' (key: the front matter's key, value: an ISO
+-- date), 'link' (key: the shown text, value: the note it links to) and 'alias' (key: the
+-- alias, value: the note's entity; owned = 1 when this document put the alias in memory,
+-- so a later version that drops it takes it out again).
+CREATE TABLE document_meta (
+  id INTEGER PRIMARY KEY,
+  source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('tag', 'date', 'link', 'alias')),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL DEFAULT '',
+  owned INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (source_id, kind, key)
+);
+CREATE INDEX document_meta_key ON document_meta(kind, key);
+"""
+
+
+def _admit_mcp(conn: Connection) -> None:
+    """Facts, their evidence and their sources may come from MCP clients: 'mcp'."""
+    from memllm_cli.store.schema_edit import widen_checks
+
+    origins = "origin IN ('document', 'chat', 'manual'"
+    widen_checks(
+        conn,
+        {
+            "facts": (origins + ")", origins + ", 'mcp')"),
+            "provenance": (origins + ")", origins + ", 'mcp')"),
+            "sources": ("kind IN ('document', 'chat')", "kind IN ('document', 'chat', 'mcp')"),
+        },
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "initial", _INITIAL, _seed_relations),
+    Migration(1, "initial", _INITIAL, add_seed_relations),
     Migration(2, "documents", _DOCUMENTS),
     Migration(3, "embeddings with rowids", _EMBEDDINGS_ROWID),
-    Migration(4, "relation aliases", _RELATION_ALIASES, _seed_relation_aliases),
+    Migration(4, "relation aliases", _RELATION_ALIASES, add_seed_relation_aliases),
     Migration(5, "ops on entities, names and evidence", _OP_TARGETS),
     Migration(6, "sentence text", _SEGMENT_TEXT, _index_segment_text),
+    Migration(7, "document metadata", _DOCUMENT_META),
+    Migration(8, "facts and notes from MCP clients", "", _admit_mcp),
 )
 
 LATEST = MIGRATIONS[-1].number

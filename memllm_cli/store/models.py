@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 from memllm_cli.errors import InvalidInputError
 
-ORIGINS: tuple[str, ...] = ("document", "chat", "manual")
+# Who established a fact or stated it: a document, a chat turn, the user by hand, or an
+# MCP client (an agent; like chat, it never outranks what the user did by hand).
+ORIGINS: tuple[str, ...] = ("document", "chat", "manual", "mcp")
+# What a statement's source row is: a document version, a chat turn, an MCP client's note.
+SOURCE_KINDS: tuple[str, ...] = ("document", "chat", "mcp")
 STATUSES: tuple[str, ...] = ("current", "superseded", "retracted", "deleted")
 
 
@@ -41,7 +45,7 @@ class Evidence:
     """Where a fact was stated. Given when writing; read back by ``facts show``."""
 
     origin: str = "manual"
-    source_kind: str | None = None  # document | chat
+    source_kind: str | None = None  # document | chat | mcp
     uri: str | None = None
     sha256: str | None = None
     sentence: str | None = None
@@ -61,6 +65,19 @@ class Evidence:
         if unknown:
             raise InvalidInputError(f"unknown evidence field(s): {', '.join(sorted(unknown))}")
         return cls(**item)
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """One thing a document version says besides its sentences (see migration 7)."""
+
+    kind: str  # tag | date | link | alias
+    key: str
+    value: str = ""
+    owned: bool = False  # an alias this document put in memory
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -246,3 +263,20 @@ class FactFilter:
     as_of: str | None = None
     limit: int | None = None
     newest_first: bool = False
+    before: int | None = None  # only facts with a lower id: the next page of a newest-first list
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    """How much the memory holds: facts by status and (current ones) by origin, and more."""
+
+    facts: dict[str, int]
+    origins: dict[str, int]
+    entities: int
+    relations_used: int
+    documents: int
+    pending_vectors: int
+    last_change: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -38,6 +38,13 @@ _ROWS = {
 }
 
 
+# An entity no fact mentions and no alias names: nothing refers to it.
+_UNUSED = (
+    "NOT EXISTS (SELECT 1 FROM facts f WHERE f.subject_id = {entity} OR f.object_id = {entity}) "
+    "AND NOT EXISTS (SELECT 1 FROM names a WHERE a.entity_id = {entity} AND a.is_alias = 1)"
+)
+
+
 class Names:
     """Entities, their names and aliases."""
 
@@ -94,6 +101,38 @@ class Names:
         names = [n for _, n in self._names_of(entity_id)]
         return AliasResult(self.canonical(entity_id), alias, not taken, names)
 
+    def declare_aliases(self, name: str, aliases: list[str]) -> tuple[list[str], list[str]]:
+        """Make ``aliases`` names of the entity ``name`` (created if new), as a note declares them.
+
+        Returns (those added now, those refused because they name another entity). An
+        alias the entity already has is neither. Each addition is logged and undoable.
+        """
+        entity_id = self.entity(name, "name")
+        added, refused = [], []
+        for alias in aliases:
+            taken = self.entity_ids(clean(alias, "alias"))
+            if not taken:
+                self._insert_alias(entity_id, alias)
+                added.append(alias)
+            elif taken[0] != entity_id:
+                refused.append(alias)
+        return added, refused
+
+    def remove_alias(self, name: str, alias: str) -> bool:
+        """Take ``alias`` off the entity ``name`` (logged, undoable); False if it is not one."""
+        found = self._conn.execute(
+            "SELECT n.id FROM names n JOIN names own ON own.entity_id = n.entity_id "
+            "WHERE n.norm = ? AND n.is_alias = 1 AND own.norm = ?",
+            (norm(alias), norm(name)),
+        ).fetchone()
+        if found is None:
+            return False
+        before = self.snapshot("name", found[0])
+        self._vectors.forget_name(found[0])
+        self._conn.execute("DELETE FROM names WHERE id = ?", (found[0],))
+        self._oplog.log("unalias", found[0], before, None, "name")
+        return True
+
     def aliased(self) -> Iterator[tuple[str, list[str]]]:
         """(name, aliases in the order they came) of every entity with aliases, by name."""
         rows = self._conn.execute(
@@ -109,6 +148,9 @@ class Names:
         for alias in aliases:
             self.add_alias(name, alias)
 
+    def count_entities(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM entities").fetchone()[0]
+
     def first_names(self, limit: int) -> list[str]:
         """Up to ``limit`` names and aliases, oldest first."""
         rows = self._conn.execute("SELECT name FROM names ORDER BY id LIMIT ?", (limit,))
@@ -120,20 +162,22 @@ class Names:
             yield name
 
     def orphans(self) -> list[tuple[int, str]]:
-        """(id, name) of the entities no fact mentions."""
+        """(id, name) of the entities no fact mentions and no alias names.
+
+        An entity with aliases but no facts is kept: the aliases are what a user or a
+        note said about its names (a note's front matter, ``facts alias``).
+        """
         return self._conn.execute(
-            "SELECT e.id, e.name FROM entities e WHERE NOT EXISTS (SELECT 1 FROM facts f "
-            "WHERE f.subject_id = e.id OR f.object_id = e.id)"
+            f"SELECT e.id, e.name FROM entities e WHERE {_UNUSED.format(entity='e.id')}"
         ).fetchall()
 
     def prune(self, entity_ids: set[int]) -> None:
-        """Drop those of ``entity_ids`` no fact mentions any more (an undone add leaves none)."""
+        """Drop those of ``entity_ids`` that are orphans now (an undone add leaves them so)."""
         for entity_id in entity_ids:
-            used = self._conn.execute(
-                "SELECT 1 FROM facts WHERE subject_id = ? OR object_id = ? LIMIT 1",
-                (entity_id, entity_id),
-            ).fetchone()
-            if used is None:
+            unused = self._conn.execute(
+                f"SELECT {_UNUSED.format(entity='?')}", (entity_id, entity_id, entity_id)
+            ).fetchone()[0]
+            if unused:
                 self.delete_entity(entity_id)
 
     def delete_entity(self, entity_id: int) -> None:
@@ -175,6 +219,8 @@ class Names:
         Reads only; the order of the rules is in :mod:`~memllm_cli.store.resolution`.
         """
         short, key = short_name(name), norm(name)
+        if key in scope.links and key not in scope.keep:
+            return scope.links[key]
         if short is None or key in scope.keep | scope.kept | scope.places:
             return name
         known = self._conn.execute("SELECT is_alias FROM names WHERE norm = ?", (key,)).fetchone()

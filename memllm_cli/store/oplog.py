@@ -145,12 +145,17 @@ class OpLog:
 
     # -- what undo reads and marks ----------------------------------------------------------
 
-    def to_undo(self, op_id: int | None, batch_id: int | None) -> tuple[list[UndoOp], str]:
+    def to_undo(
+        self, op_id: int | None, batch_id: int | None, kind: str | None = None
+    ) -> tuple[list[UndoOp], str]:
         """The ops one undo reverses, oldest first, and how to describe them ("batch 3").
 
         A single op is a change to a fact outside a merge: a merge's changes hold
         together (its facts point at the entity it removed), so only its batch undoes.
+        With ``kind``, only a batch of that kind: the latest one, or ``batch_id`` if it is.
         """
+        if kind is not None and op_id is not None:
+            raise InvalidInputError("undo of a single op does not choose batches by kind")
         select = "SELECT o.id, o.batch_id, o.target, o.fact_id, o.before FROM ops o "
         if op_id is not None:
             row = self._conn.execute(
@@ -173,17 +178,24 @@ class OpLog:
         if batch_id is None:
             row = self._conn.execute(
                 "SELECT id FROM batches WHERE undone_by IS NULL AND kind != 'undo' "
+                "AND kind = coalesce(?, kind) "
                 "AND id IN (SELECT batch_id FROM ops WHERE undone_by IS NULL) "
-                "ORDER BY id DESC LIMIT 1"
+                "ORDER BY id DESC LIMIT 1",
+                (kind,),
             ).fetchone()
             if row is None:
-                raise NotFoundError("nothing to undo")
+                raise NotFoundError("nothing to undo" + (f" made by {kind}" if kind else ""))
             batch_id = row[0]
         batch = self._conn.execute(
             "SELECT kind, undone_by FROM batches WHERE id = ?", (batch_id,)
         ).fetchone()
         if batch is None:
             raise NotFoundError(f"no batch with id {batch_id}")
+        if kind is not None and batch[0] != kind:
+            raise InvalidInputError(
+                f"batch {batch_id} is a {batch[0]}, not made by {kind}: only "
+                f"'memllm undo --batch {batch_id}' undoes it"
+            )
         if batch[0] == "undo":
             raise InvalidInputError(f"batch {batch_id} is itself an undo and cannot be undone")
         if batch[1] is not None:
@@ -205,6 +217,10 @@ class OpLog:
             (target, row_id, op_id, json.dumps(sorted(undoing))),
         ).fetchone()
         return None if row is None else row[0]
+
+    def last_change(self) -> str | None:
+        """When the latest batch that changed something was made."""
+        return self._conn.execute("SELECT max(created_at) FROM batches").fetchone()[0]
 
     def mark_op_undone(self, op_id: int, undo_batch: int) -> None:
         self._conn.execute("UPDATE ops SET undone_by = ? WHERE id = ?", (undo_batch, op_id))

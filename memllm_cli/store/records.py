@@ -12,7 +12,7 @@ import unicodedata
 from typing import Any
 
 from memllm_cli.errors import InvalidInputError
-from memllm_cli.store.models import ORIGINS
+from memllm_cli.store.models import ORIGINS, SOURCE_KINDS
 from memllm_cli.store.text import norm, parse_time
 
 MAX_INT = 2**63 - 1  # SQLite's largest integer
@@ -20,7 +20,6 @@ TEXT_FIELDS = ("subject", "relation", "object", "origin", "status")
 TIME_FIELDS = ("created_at", "valid_from", "valid_to")
 EVIDENCE_TEXT = ("origin", "source_kind", "uri", "sha256", "sentence", "extractor")
 EVIDENCE_INTS = ("line_start", "line_end")
-EVIDENCE_KINDS = ("document", "chat")
 ALLOWED_CONTROLS = "\t\n\r"  # whitespace that sentences may hold; names collapse it
 
 
@@ -62,8 +61,8 @@ def check_evidence(item: dict[str, Any]) -> dict[str, Any]:
         check_text(item.get(name), f"evidence {name}")
     if item.get("origin") not in (None, *ORIGINS):
         raise InvalidInputError(f"'evidence origin' is one of {', '.join(ORIGINS)}")
-    if item.get("source_kind") not in (None, *EVIDENCE_KINDS):
-        raise InvalidInputError(f"'evidence source_kind' is one of {', '.join(EVIDENCE_KINDS)}")
+    if item.get("source_kind") not in (None, *SOURCE_KINDS):
+        raise InvalidInputError(f"'evidence source_kind' is one of {', '.join(SOURCE_KINDS)}")
     for name in EVIDENCE_INTS:
         value = item.get(name)
         if value is not None and (

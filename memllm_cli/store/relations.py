@@ -13,9 +13,9 @@ import re
 
 from memllm_cli.errors import InvalidInputError, NotFoundError
 from memllm_cli.store import db
-from memllm_cli.store.migrations import seed_relation_aliases, seed_relations
 from memllm_cli.store.models import Relation
 from memllm_cli.store.oplog import OpLog
+from memllm_cli.store.seeds import seed_relation_aliases, seed_relations
 from memllm_cli.store.text import clean, norm, now
 
 PID = re.compile(r"^P\d+$")

@@ -10,6 +10,8 @@ This module holds the rules and the :class:`NameScope` of one document (the name
 it has named so far); it has no SQL. :meth:`memllm_cli.store.names.Names.resolve`
 applies the rules to the memory, in this order:
 
+0. A name the document links to a note (``[[Ingrid Solberg|Ingrid]]``, or an alias
+   its front matter declares) means that note's entity, whatever its form.
 1. A name that is not short, or is protected (the user's own), stays as written; so
    does one the sentence places after "in" or "near" ("born in Florence": a place,
    whatever "Florence Welch" the document named).
@@ -151,11 +153,14 @@ def text_names(text: str) -> list[str]:
 class NameScope:
     """The names one document (or one conversation) has named so far, for :meth:`Names.resolve`.
 
-    ``keep`` holds names never resolved (the user's own entity). Feed each sentence
-    to :meth:`read` before resolving the names written from it.
+    ``keep`` holds names never resolved (the user's own entity); ``links`` the names
+    the document itself says the meaning of (norm -> the entity name; see
+    :meth:`memllm_cli.ingest.vault.Note.names`). Feed each sentence to :meth:`read`
+    before resolving the names written from it.
     """
 
     keep: frozenset[str] = frozenset()
+    links: dict[str, str] = field(default_factory=dict)
     named: dict[str, str] = field(default_factory=dict)  # norm -> full name, in order
     kept: set[str] = field(default_factory=set)  # norms of short names stored as written
     places: set[str] = field(default_factory=set)  # norms of words after "in" in this sentence

@@ -34,16 +34,21 @@ from typing import Any
 
 from memllm_cli.embed import Embedder
 from memllm_cli.errors import StoreError
+from memllm_cli.hashing import EMPTY_SHA256
 from memllm_cli.store import db, migrations
 from memllm_cli.store.documents import Documents
 from memllm_cli.store.facts import FactTable
 from memllm_cli.store.merge import merge
 from memllm_cli.store.models import (
+    ORIGINS,
+    STATUSES,
     AliasResult,
+    DocumentMeta,
     Evidence,
     Fact,
     FactDetail,
     FactFilter,
+    MemoryStats,
     MergeResult,
     Op,
     Passage,
@@ -158,6 +163,13 @@ class Store:
     def add_alias(self, name: str, alias: str) -> AliasResult:
         return self.names.add_alias(name, alias)
 
+    def declare_aliases(self, name: str, aliases: list[str]) -> tuple[list[str], list[str]]:
+        """Aliases a note declares for its entity: (added, refused as another's name)."""
+        return self.names.declare_aliases(name, aliases)
+
+    def remove_alias(self, name: str, alias: str) -> bool:
+        return self.names.remove_alias(name, alias)
+
     def resolve_name(self, name: str, scope: NameScope) -> str:
         """The name a write in ``scope`` stores ``name`` under; reads only (``--dry-run``)."""
         return self.names.resolved_name(name, scope)
@@ -223,22 +235,54 @@ class Store:
         subject: str | None = None,
         relation: str | None = None,
         obj: str | None = None,
+        evidence: Evidence | None = None,
     ) -> WriteResult:
-        return self.fact_table.edit(fact_id, subject=subject, relation=relation, obj=obj)
+        """Correct a fact: by hand, unless ``evidence`` says who corrects it."""
+        return self.fact_table.edit(
+            fact_id, subject=subject, relation=relation, obj=obj, evidence=evidence
+        )
 
     def remove_fact(self, fact_id: int) -> Fact:
         return self.fact_table.remove(fact_id)
 
     # -- history and undo -----------------------------------------------------------------------
 
+    def stats(self) -> MemoryStats:
+        """What the memory holds, in counts (``memllm mcp``'s stats resource)."""
+        tally = self.fact_table.tally()
+        facts = {status: 0 for status in STATUSES}
+        origins = {origin: 0 for origin in ORIGINS}
+        for (status, origin), count in tally.items():
+            facts[status] = facts.get(status, 0) + count
+            if status == "current":
+                origins[origin] = origins.get(origin, 0) + count
+        return MemoryStats(
+            facts=facts,
+            origins=origins,
+            entities=self.names.count_entities(),
+            relations_used=sum(1 for r in self.relation_table.relations() if r.facts),
+            documents=self.documents.count_documents(),
+            pending_vectors=self.vectors.pending(),
+            last_change=self.oplog.last_change(),
+        )
+
     def history(
         self, *, limit: int | None = 50, batch_id: int | None = None, fact_id: int | None = None
     ) -> list[Op]:
         return self.oplog.history(limit=limit, batch_id=batch_id, fact_id=fact_id)
 
-    def undo(self, *, op_id: int | None = None, batch_id: int | None = None) -> UndoResult:
+    def undo(
+        self, *, op_id: int | None = None, batch_id: int | None = None, kind: str | None = None
+    ) -> UndoResult:
+        """Undo an op, a batch, or the latest batch; with ``kind``, only a batch of that kind."""
         return undo(
-            self.oplog, self.fact_table, self.documents, self.names, op_id=op_id, batch_id=batch_id
+            self.oplog,
+            self.fact_table,
+            self.documents,
+            self.names,
+            op_id=op_id,
+            batch_id=batch_id,
+            kind=kind,
         )
 
     # -- documents ------------------------------------------------------------------------------
@@ -260,6 +304,16 @@ class Store:
     ) -> None:
         self.documents.add_segment(source_id, position, sentence_sha256, line_start, line_end, text)
 
+    def segment_texts(self, source_id: int) -> set[str]:
+        return self.documents.segment_texts(source_id)
+
+    def add_document_meta(self, source_id: int, items: list[DocumentMeta]) -> None:
+        self.documents.add_meta(source_id, items)
+
+    def document_meta(self, source_id: int) -> list[DocumentMeta]:
+        """Tags, dates, links and aliases of a document version (a note's, beside its text)."""
+        return self.documents.meta(source_id)
+
     def relevant_sentences(self, question: str, k: int = 3) -> list[Passage]:
         """The ``k`` stored sentences (current document versions) that best match ``question``.
 
@@ -275,6 +329,12 @@ class Store:
     def retract_unstated(self, uri: str, kept: set[int]) -> list[Fact]:
         """Retract current facts that only the document at ``uri`` stated and ``kept`` lacks."""
         return [self.fact_table.retract(f) for f in self.documents.only_stated_by(uri, kept)]
+
+    def remove_document(self, uri: str) -> list[Fact]:
+        """The document at ``uri`` is gone: it becomes an empty version (its sentences answer
+        nothing) and the facts only it stated are retracted. Undo brings both back."""
+        self.documents.begin(uri, EMPTY_SHA256)
+        return self.retract_unstated(uri, set())
 
     # -- vectors --------------------------------------------------------------------------------
 

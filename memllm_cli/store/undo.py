@@ -2,7 +2,7 @@
 
 Undo is the one change that spans every component: it puts fact rows back as the
 op log recorded them, drops the evidence the undone batch added, un-ingests the
-document versions it ingested and removes entities nothing mentions any more.
+document versions it ingested and removes entities nothing mentions or aliases any more.
 Entity, name and evidence rows that aliases and merges changed go back the same
 way, in reverse order, so a merge's removed entity exists again before its facts
 point at it. The SQL stays with each table's owner; this module only sequences it.
@@ -28,13 +28,15 @@ def undo(
     *,
     op_id: int | None = None,
     batch_id: int | None = None,
+    kind: str | None = None,
 ) -> UndoResult:
     """Undo one op, one batch, or (with neither) the latest batch not yet undone.
 
+    With ``kind``, only batches of that kind undo (an MCP client's own writes).
     Refuses when a later change to the same facts would be overwritten.
     """
     with oplog.batch("undo", "undo") as undo_batch:
-        ops, what = oplog.to_undo(op_id, batch_id)
+        ops, what = oplog.to_undo(op_id, batch_id, kind)
         undoing = {op[0] for op in ops}
         for op_row_id, _, target, row_id, _ in ops:
             later = oplog.later_change(target, row_id, op_row_id, undoing)
@@ -56,6 +58,9 @@ def undo(
             elif target == "evidence":
                 documents.put_back_evidence(row_id, before, "undo")
             else:
+                if target == "name":  # an entity left with no alias and no fact goes too
+                    current = names.snapshot("name", row_id)
+                    touched_entities |= {r["entity_id"] for r in (before, current) if r}
                 names.put_back(target, row_id, before, "undo")
             oplog.mark_op_undone(op_row_id, undo_batch)
         if batch_id is not None or op_id is None:

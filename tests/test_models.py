@@ -253,3 +253,11 @@ def test_bad_thread_and_layer_counts_are_usage_errors(cli, scripted_model, args)
     result = cli("ask", "Who?", *args)
     assert result.exit_code == 2 and result.stderr.startswith("error: ")
     assert scripted_model[1] == []
+
+
+def test_the_written_out_empty_hash_is_the_hash_of_nothing():
+    import hashlib
+
+    from memllm_cli.hashing import EMPTY_SHA256
+
+    assert hashlib.sha256(b"").hexdigest() == EMPTY_SHA256

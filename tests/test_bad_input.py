@@ -261,7 +261,7 @@ CASES = [
     ("import markdown as CSV", ["facts", "import", "{note.md}"], None, 1, "header lacks"),
     ("apply bad line", ["apply", "{second-line-bad.jsonl}"], None, 1, "line 2"),
     ("apply empty stdin", ["apply", "-"], "", 1, "stdin is empty"),
-    ("export into a folder", ["facts", "export", "-o", "{dir}"], None, 1, "Is a directory"),
+    ("export into a folder", ["facts", "export", "-o", "{dir}"], None, 2, "is a folder"),
     (
         "export to a missing folder",
         ["facts", "export", "-o", "{dir}/no/x.jsonl"],

@@ -259,11 +259,29 @@ def _event(on_event: Event | None, kind: str, text: str) -> None:
         on_event(kind, text)
 
 
-class Held:
-    """Streamed answer text, held back until the answer's path is known.
+def facts_say(question: str, reply: str, found: Sequence[str]) -> str:
+    """``reply``, or the facts read when it names what they do not ("Napa." after a read
+    gave Naples: a small model misspells what it read).
 
-    The read loop releases it once a read gives a fact (the facts path streams as
-    before); otherwise it is dropped and the fallback's answer is shown instead.
+    A reply to a wh-question whose claim (its content words the question does not hold)
+    shares no word with the facts read is replaced by them; a reply with no claim, or to
+    a yes/no question ("Yes."), stands.
+    """
+    asked = content_stems(question)
+    claim = {w.casefold() for w in words(reply) if w.casefold() not in STOPWORDS}
+    claim = {w for w in claim if stem(w) not in asked}
+    known = {w.casefold() for item in found for w in words(item)}
+    wh = WH | {"what", "which"}
+    if not found or not claim or claim & known or not wh & {w.casefold() for w in words(question)}:
+        return reply
+    return f"{'; '.join(found)}."
+
+
+class Held:
+    """Streamed answer text, held back until the answer is known.
+
+    The read loop releases it at the end when a read gave a fact, as the answer settled
+    (:func:`facts_say`); otherwise it is dropped and the fallback's answer is shown instead.
     """
 
     def __init__(self, on_text: Callable[[str], None]) -> None:
@@ -277,9 +295,12 @@ class Held:
         else:
             self.held.append(text)
 
-    def release(self) -> None:
+    def release(self, settled: str | None = None) -> None:
+        """Show what was held, or ``settled`` instead when the answer became that."""
         if not self.released:
             self.released = True
+            if settled is not None and settled != "".join(self.held).strip():
+                self.held = [settled]
             for text in self.held:
                 self.on_text(text)
             self.held.clear()

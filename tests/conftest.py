@@ -51,8 +51,9 @@ def scripted_model(monkeypatch):
     outputs: list[str] = []
     loaded: list[ScriptedModel] = []
 
-    def load(path=None, url=None, *, model_name=None, server=None):
+    def load(path=None, url=None, *, model_name=None, server=None, threads=None, gpu_layers=None):
         model = ScriptedModel(outputs)
+        model.options = {"threads": threads, "gpu_layers": gpu_layers}
         loaded.append(model)
         return model
 

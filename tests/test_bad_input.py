@@ -460,6 +460,6 @@ def test_doctor_reports_damage_as_findings(corpus, tmp_path):
     assert result.exit_code == 1
     findings = {f["check"]: f for f in map(json.loads, result.stdout.splitlines())}
     assert findings["integrity"]["level"] == "error" and findings["integrity"]["count"] > 0
-    assert len(findings) == 8
+    assert len(findings) == 9  # the memory's eight checks and the model's
     assert all(f["level"] in ("ok", "info", "warning", "error") for f in findings.values())
     assert "Traceback" not in result.output

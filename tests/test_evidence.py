@@ -432,6 +432,7 @@ def test_ask_json_says_the_path_and_cites_lines(cli, ingested):
         "tokens",
         "path",
         "citations",
+        "model",
     ]
     assert (data["answer"], data["path"], data["facts_used"]) == ("Trondheim", "sentences", [])
     assert data["citations"] == [

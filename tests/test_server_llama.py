@@ -29,7 +29,7 @@ except ImportError as exc:
 
 import httpx
 
-from memllm_cli.runtime.models import default_adapter, default_model_path
+from memllm_cli.runtime.models import default_model_path, shipped_adapter
 
 NOTE = (
     "# Family\n\n"
@@ -49,9 +49,7 @@ def _free_port() -> int:
 def llama_server(tmp_path_factory):
     """The default model with memllm's adapter behind llama_cpp.server on a free loopback port."""
     base = default_model_path()
-    adapter = default_adapter(base)
-    if adapter is None:
-        pytest.skip(f"no adapter for {base.name} in models/")
+    adapter = shipped_adapter(base).path
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     command = [

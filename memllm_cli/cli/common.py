@@ -87,7 +87,7 @@ def state(ctx: typer.Context) -> AppState:
 
 def open_store(ctx: typer.Context) -> Store:
     """The memory chosen by ``--db``, ``MEMLLM_HOME`` or the platform default; opened once."""
-    from memllm_cli import config
+    from memllm_cli import config, system
     from memllm_cli.store import Store
 
     app_state = state(ctx)
@@ -96,7 +96,7 @@ def open_store(ctx: typer.Context) -> Store:
         if path is None:
             path = config.default_db_path()
             try:
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                system.make_private_folder(path.parent)
             except OSError as exc:
                 raise StoreError(f"cannot create the memory folder {path.parent}: {exc}") from exc
         app_state.store = Store.open(path)

@@ -9,6 +9,7 @@ import typer
 
 from memllm_cli.cli.options import (
     ApiKey,
+    GpuLayers,
     MaxTokens,
     Me,
     ModelName,
@@ -17,6 +18,7 @@ from memllm_cli.cli.options import (
     ServedAdapter,
     ServerKind,
     ShowMemory,
+    Threads,
     Timeout,
     open_session,
     server_options,
@@ -60,6 +62,8 @@ def ask(
     timeout: Timeout = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     json_: JsonFlag = False,
 ) -> None:
     """Answer a question from memory; the answer cites the facts or note lines it used.
@@ -93,13 +97,17 @@ def ask(
         max_tokens=max_tokens,
         memory=not no_memory,
         server=server,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     if not json_:
         session.on_text = _stdout_stream
     answer = session.ask(question)
     answer.timings["model_load"] = load_seconds
     if json_:
-        render([answer.to_dict()], "jsonl", [])
+        from memllm_cli.runtime.models import describe
+
+        render([answer.to_dict() | {"model": describe(session.model).to_dict()}], "jsonl", [])
         return
     sys.stdout.write(_brief(answer) + "\n")
     if answer.facts_used:
@@ -139,6 +147,8 @@ def chat(
     timeout: Timeout = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     history_chars: Annotated[
         int,
         typer.Option(
@@ -168,6 +178,8 @@ def chat(
         me=me,
         max_tokens=max_tokens,
         server=server,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     if show_memory:
         session.on_event = lambda kind, text: err.print(

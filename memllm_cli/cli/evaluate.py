@@ -11,10 +11,12 @@ import typer
 from memllm_cli.cli.common import embedder
 from memllm_cli.cli.options import (
     ApiKey,
+    GpuLayers,
     ModelName,
     ModelUrl,
     ServedAdapter,
     ServerKind,
+    Threads,
     Timeout,
     server_options,
 )
@@ -109,6 +111,8 @@ def evaluate(
     api_key: ApiKey = None,
     timeout: Timeout = None,
     seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 7,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", dir_okay=False, help="Write the JSON report here.")
     ] = None,
@@ -173,6 +177,8 @@ def evaluate(
         model_url=model_url,
         model_name=model_name,
         server=server,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     with task_progress("eval") as progress:
         report = run(cfg, embedder(), progress)

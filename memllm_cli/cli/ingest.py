@@ -14,6 +14,7 @@ import typer
 from memllm_cli.cli.common import open_input, open_store
 from memllm_cli.cli.options import (
     ApiKey,
+    GpuLayers,
     MaxTokens,
     Me,
     ModelName,
@@ -21,6 +22,7 @@ from memllm_cli.cli.options import (
     ModelUrl,
     ServedAdapter,
     ServerKind,
+    Threads,
     Timeout,
     open_session,
     server_options,
@@ -69,6 +71,8 @@ def ingest(
     timeout: Timeout = None,
     me: Me = "me",
     max_tokens: MaxTokens = 256,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     json_: JsonFlag = False,
 ) -> None:
     """Read documents sentence by sentence and store the facts they state, with their source.
@@ -123,6 +127,8 @@ def ingest(
             me=me,
             max_tokens=max_tokens,
             server=server,
+            threads=threads,
+            gpu_layers=gpu_layers,
         )
         load_seconds.append(seconds)
         return session

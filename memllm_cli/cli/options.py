@@ -122,6 +122,27 @@ Me = Annotated[str, typer.Option("--me", envvar="MEMLLM_ME", help="Your own name
 MaxTokens = Annotated[
     int, typer.Option("--max-tokens", min=1, max=1 << 20, help="Longest answer, in tokens.")
 ]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        max=1024,
+        help=(
+            "llama.cpp's CPU threads, for prompts and generation alike (default, for a small "
+            "model: one generating, the cores but one, at most 4, for prompts)."
+        ),
+    ),
+]
+GpuLayers = Annotated[
+    int | None,
+    typer.Option(
+        "--n-gpu-layers",
+        min=-1,
+        max=1 << 20,
+        help="Model layers to run on the GPU: 0 none, -1 all (default: all, with a GPU build).",
+    ),
+]
 
 
 def open_session(
@@ -135,6 +156,8 @@ def open_session(
     max_tokens: int,
     memory: bool = True,
     server: ServerOptions | None = None,
+    threads: int | None = None,
+    gpu_layers: int | None = None,
 ) -> tuple[Session, float]:
     """The memory and the chosen model, joined; also the model's load time in seconds."""
     from memllm_cli.runtime import models
@@ -142,7 +165,14 @@ def open_session(
 
     store = open_store(ctx)
     started = time.perf_counter()
-    model = models.load_model(model_path, url, model_name=model_name, server=server)
+    model = models.load_model(
+        model_path,
+        url,
+        model_name=model_name,
+        server=server,
+        threads=threads,
+        gpu_layers=gpu_layers,
+    )
     load_seconds = time.perf_counter() - started
     on_event = _show_event if show_memory else None
     session = Session(

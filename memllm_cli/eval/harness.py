@@ -55,6 +55,8 @@ class EvalConfig:
     model_url: str | None = None  # the system "server": a model behind --model-url ...
     model_name: str | None = None
     server: ServerOptions | None = None  # ... and how to reach it (never in the report)
+    threads: int | None = None  # llama.cpp's (None: its default policy)
+    gpu_layers: int | None = None
 
 
 @dataclass
@@ -68,22 +70,23 @@ class Systems:
 
 def load_systems(cfg: EvalConfig) -> Systems:
     """The models ``cfg`` names, loaded once for the whole run."""
+    from functools import partial
+
     from memllm_cli.errors import MemllmError
     from memllm_cli.runtime.llama import LlamaModel
-    from memllm_cli.runtime.models import default_adapter, default_model_path
+    from memllm_cli.runtime.models import default_model_path, shipped_adapter
 
+    load = partial(LlamaModel, threads=cfg.threads, gpu_layers=cfg.gpu_layers)
     base_path = default_model_path()
-    base = System("prompted", LlamaModel(base_path))
+    base = System("prompted", load(base_path))
     models: dict[str, Any] = {"base": {"file": base_path.name, "sha256": file_sha256(base_path)}}
     systems = []
     for name in cfg.systems:
         if name == "prompted":
             systems.append(base)
         elif name == "adapter":
-            adapter = default_adapter(base_path)
-            if adapter is None:
-                raise MemllmError(f"no adapter for {base_path.name} in models/")
-            systems.append(System("adapter", LlamaModel(base_path, adapter=adapter)))
+            adapter = shipped_adapter(base_path).path
+            systems.append(System("adapter", load(base_path, adapter=adapter)))
             models["adapter"] = {"file": adapter.name, "sha256": file_sha256(adapter)}
         elif name == "server":
             if not cfg.model_url:
@@ -97,7 +100,7 @@ def load_systems(cfg: EvalConfig) -> Systems:
             raise MemllmError(f"unknown system {name!r} (adapter, prompted or server)")
     for path in cfg.references:
         name = f"reference:{path.stem}"
-        systems.append(System(name, LlamaModel(path)))
+        systems.append(System(name, load(path)))
         models[name] = {"file": path.name, "sha256": file_sha256(path)}
     return Systems(systems, base, models)
 

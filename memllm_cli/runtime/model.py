@@ -76,6 +76,7 @@ class Usage:
 class Model(Protocol):
     name: str
     prompted: bool
+    adapter: str | None  # memllm's adapter file, if one runs over the model
 
     def generate(
         self,

@@ -84,6 +84,7 @@ class ServerModel:
         self.model = model
         self.name = f"{model or 'server'}@{shown(self.url)}"
         self.prompted = not self.options.served_adapter
+        self.adapter = "served" if self.options.served_adapter else None  # not checked here
         self._kind = None if self.options.kind == "auto" else self.options.kind
         self._model_known = model is not None
         self.grammar_dropped = False  # vLLM refused a grammar once: calls are parsed, not forced

@@ -31,6 +31,7 @@ DB_FILENAME = "memory.db"
 HOME_ENV = "MEMLLM_HOME"
 PROFILE_ENV = "MEMLLM_PROFILE"
 API_KEY_ENV = "MEMLLM_API_KEY"
+OPENAI_KEY_ENV = "OPENAI_API_KEY"  # the key many servers' clients read: the last resort
 COMMAND_LINE = "command line"
 DEFAULT = "default"
 FILE = "file"
@@ -161,17 +162,20 @@ class Settings:
         return chosen_path, chosen_url
 
     def api_key(self, option: str | None = None) -> Setting:
-        """The model server's API key: ``--api-key``, ``MEMLLM_API_KEY``, or the environment
-        variable that ``api_key_env`` names. The key never comes from the file itself."""
+        """The model server's API key: ``--api-key``, ``MEMLLM_API_KEY``, the environment
+        variable that ``api_key_env`` names, else ``OPENAI_API_KEY``. The key never comes
+        from the file itself."""
         if option:
             return Setting("api_key", option, COMMAND_LINE)
         if os.environ.get(API_KEY_ENV):
             return Setting("api_key", os.environ[API_KEY_ENV], API_KEY_ENV)
         named = self.get("api_key_env")
-        if named.value is None:
-            return Setting("api_key", None, DEFAULT)
-        where = f"{named.value} (api_key_env, {named.source})"
-        return Setting("api_key", os.environ.get(str(named.value)) or None, where)
+        if named.value is not None:
+            where = f"{named.value} (api_key_env, {named.source})"
+            return Setting("api_key", os.environ.get(str(named.value)) or None, where)
+        if os.environ.get(OPENAI_KEY_ENV):
+            return Setting("api_key", os.environ[OPENAI_KEY_ENV], OPENAI_KEY_ENV)
+        return Setting("api_key", None, DEFAULT)
 
     def all(self) -> list[Setting]:
         """Every setting as a command without options would use it (``config show``)."""

@@ -310,10 +310,12 @@ def _edited(text: str, name: str, value: Value | None, profile: str | None) -> s
 
 def write_private(path: Path, text: str) -> None:
     """Replace the file at once (never half-written), mode 0600, through a symlink if any."""
+    from memllm_cli import system
+
     target = path.resolve()
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
+        system.make_private_folder(target.parent)
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)

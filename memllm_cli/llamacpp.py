@@ -1,4 +1,5 @@
-"""How memllm loads llama.cpp: quietly, and with OpenMP threads that yield when idle.
+"""How memllm loads llama.cpp: quietly, with thread counts and OpenMP waits that suit
+an idle machine and a busy one alike, decided without sampling the machine.
 
 One place for the process-level settings both the language model and the llama.cpp
 embedder rely on.
@@ -9,58 +10,56 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import time
 from collections.abc import Iterator
 from types import ModuleType
 
+from memllm_cli import system
+
+#: OpenMP threads wait asleep, not spinning: on a busy machine a spinning thread uses up
+#: the time slice the thread it waits for needs (bench/bench_threads.py: spinning made
+#: warm answers 15 to 25 times slower there). With a small model only prompt batches run
+#: on several threads, and their few barriers cost little asleep.
+WAIT_POLICY = "PASSIVE"
+MAX_BATCH_THREADS = 4  # a small model gains little from more; each barrier costs more
+#: Below this size one token's work is too small to split across threads: a thread per
+#: token has no barrier to wait at, so other work on the machine cannot stall it.
+SMALL_MODEL_BYTES = 1 << 30
+
 
 def import_llama_cpp() -> ModuleType:
-    """``llama_cpp``, imported with an OpenMP wait policy that suits the machine's load.
+    """``llama_cpp``, imported with memllm's OpenMP wait policy unless the user set one.
 
-    llama.cpp's OpenMP threads spin while they wait for each other. Measured on the
-    2-core development machine, single-token decoding with 2 threads (tokens/s):
-
-        idle machine:       spin briefly (GOMP_SPINCOUNT=10000) 96, passive 27
-        one core busy:      spin briefly 13, spin long (default) 1.5, passive 43
-
-    So: passive waits when other work is running now, brief spins otherwise. The choice
-    is made once, before the OpenMP runtime loads (every import goes here); variables
-    the user set win.
+    The policy must be in the environment before the OpenMP runtime loads, so every
+    import of llama_cpp goes through here. (macOS builds of llama.cpp use ggml's own
+    thread pool instead; there one thread per token avoids its waits alike.)
     """
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-        if _busy_cores() >= 0.5 * (os.cpu_count() or 1) - 0.1:
-            os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        else:
-            os.environ["GOMP_SPINCOUNT"] = "10000"
+        os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
     import llama_cpp
 
     return llama_cpp
 
 
-def _busy_cores(window: float = 0.05) -> float:
-    """How many cores other work keeps busy now: /proc/stat sampled over ``window`` seconds.
+def thread_counts(threads: int | None = None, model_bytes: int = 0) -> tuple[int, int]:
+    """(threads generating a token, threads evaluating a batch of prompt tokens).
 
-    Sampled, not the load average: a benchmark's previous run must not count as load on
-    this one. Elsewhere than Linux, the 1-minute load average.
+    ``threads`` (``--threads``) sets both. Otherwise a small model generates on one
+    thread, and evaluates prompts on the usable cores but one (at most
+    :data:`MAX_BATCH_THREADS`): a batch runs at the pace of its slowest thread, so a
+    thread that shares its core with other work slows all of them. A large model
+    (:data:`SMALL_MODEL_BYTES` or more) uses every usable core for both, as llama.cpp does.
+
+    Measured with bench/bench_threads.py on a shared 2-core machine (load 3 to 7 from
+    other work), median warm answer of the default model, without and with a core kept
+    busy: one thread 0.61 and 0.65 s; two threads that spin 1.1 and 18 s; two that sleep
+    1.2 and 1.3 s.
     """
-
-    def sample() -> tuple[int, int]:
-        with open("/proc/stat") as handle:
-            fields = [int(x) for x in handle.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        return sum(fields), idle
-
-    try:
-        total_before, idle_before = sample()
-        time.sleep(window)
-        total_after, idle_after = sample()
-    except (OSError, ValueError, IndexError):
-        return os.getloadavg()[0]
-    total = total_after - total_before
-    if total <= 0:
-        return 0.0
-    busy = 1 - (idle_after - idle_before) / total
-    return busy * (os.cpu_count() or 1)
+    if threads is not None:
+        return threads, threads
+    cores = system.usable_cores()
+    if model_bytes >= SMALL_MODEL_BYTES:
+        return cores, cores
+    return 1, max(1, min(cores - 1, MAX_BATCH_THREADS))
 
 
 _saved_stderr: int | None = None  # the real fd 2 while quiet_stderr() silences it

@@ -377,3 +377,13 @@ def read_grammar(
 
 # Free text in which no call can open: after an empty read, the answer goes on without memory.
 NO_CALL_GRAMMAR = 'root ::= ([^(] | "(" [^{])*\n'
+
+
+def results_grammar(answers: list[str] | tuple[str, ...]) -> str:
+    """GBNF for a read's results after ``-->``: one of ``answers`` or none, then ``})``.
+
+    ``answers`` must be non-empty and need no escaping (a field as written).
+    """
+    if not answers or any(escape(a) != a for a in answers):
+        raise ProtocolError("results_grammar takes plain, non-empty answers")
+    return f"root ::= answer? {_gbnf_literal(CALL_CLOSE)}\n" + _choice("answer", list(answers))

@@ -29,6 +29,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "memllm"))
 SETTING_ENV = (
     "MEMLLM_PROFILE",
     "MEMLLM_API_KEY",
+    "OPENAI_API_KEY",
     *(key.env for key in KEYS.values() if key.env),
 )
 
@@ -63,8 +64,9 @@ def scripted_model(monkeypatch):
     outputs: list[str] = []
     loaded: list[ScriptedModel] = []
 
-    def load(path=None, url=None, *, model_name=None):
+    def load(path=None, url=None, *, model_name=None, server=None, threads=None, gpu_layers=None):
         model = ScriptedModel(outputs)
+        model.options = {"threads": threads, "gpu_layers": gpu_layers}
         loaded.append(model)
         return model
 

@@ -52,6 +52,7 @@ class RuleModel:
 
     name = "rules"
     prompted = False
+    adapter = None
 
     def __init__(self, delay: float, trace: str | None = None) -> None:
         self.delay = delay

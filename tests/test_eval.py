@@ -219,6 +219,32 @@ def test_eval_command_reports_systems_baselines_and_hashes(
     assert "accuracy" in result.stdout  # the printed table
 
 
+def test_eval_with_a_model_url_adds_the_server_and_never_records_its_key(
+    cli, monkeypatch, question_folder, tmp_path
+):
+    from memllm_cli.eval import harness
+
+    oracle = System("oracle", RuleModel(oracle_reader))
+    configs = []
+
+    def load(cfg):
+        configs.append(cfg)
+        return harness.Systems([oracle], oracle, {"base": {"sha256": "x"}})
+
+    monkeypatch.setattr(harness, "load_systems", load)
+    out = tmp_path / "report.json"
+    url = "http://user:pw@127.0.0.1:9/v1"
+    args = ["--model-url", url, "--served-adapter", "--api-key", "sk-secret", "-s", "adapter"]
+    result = cli("eval", "--questions", str(question_folder), "-p", "qa", "-o", str(out), *args)
+    assert result.exit_code == 0, result.stderr
+    (cfg,) = configs
+    assert cfg.systems == ("adapter", "server") and cfg.model_url == url
+    assert cfg.server.served_adapter and cfg.server.api_key == "sk-secret"
+    assert "sk-secret" not in repr(cfg.server)
+    report = out.read_text()
+    assert "sk-secret" not in report and "pw@" not in report
+
+
 def test_eval_command_rejects_an_unknown_part(cli):
     result = cli("eval", "--part", "vibes")
     assert result.exit_code == 2 and "unknown part 'vibes'" in result.stderr

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from memllm_cli.ingest.discovery import discover
 from memllm_cli.ingest.pipeline import Ingestor
-from memllm_cli.protocol import NO_CALL_GRAMMAR
-from memllm_cli.runtime.answer import I_DO_NOT_KNOW, supporting
+from memllm_cli.protocol import NO_CALL_GRAMMAR, ReadQuery
+from memllm_cli.runtime.answer import I_DO_NOT_KNOW, from_sentences, supporting
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.scripted import ScriptedModel
 from memllm_cli.store.models import Passage
@@ -432,6 +432,7 @@ def test_ask_json_says_the_path_and_cites_lines(cli, ingested):
         "tokens",
         "path",
         "citations",
+        "model",
     ]
     assert (data["answer"], data["path"], data["facts_used"]) == ("Trondheim", "sentences", [])
     assert data["citations"] == [
@@ -463,3 +464,62 @@ def test_ask_no_memory_bypasses_the_fallback(cli, ingested):
     data = json.loads(result.stdout)
     assert (data["answer"], data["path"], data["citations"]) == ("Oslo.", "none", [])
     assert outputs == []
+
+
+def test_no_sentence_about_the_question_means_no_generation(store, notes):
+    """The model is asked only when a retrieved sentence could answer: here none is about
+    a "data team", though "Who leads ..." retrieves sentences by their other words."""
+    asked = []
+    text, cited = from_sentences(
+        store,
+        "Who lives in the data team?",
+        lambda *a, **k: asked.append(a),
+        [ReadQuery("leader", subject="data team")],
+    )
+    assert texts(store, "Who lives in the data team?")  # sentences were found ...
+    assert (text, cited, asked) == (I_DO_NOT_KNOW, [], [])  # ... but none says it
+
+
+def _replying(*replies):
+    """A generate() that answers ``replies`` in turn and records each call's grammar."""
+    from memllm_cli.runtime.model import Generation
+
+    grammars = []
+
+    def generate(prompt, **kwargs):
+        grammars.append(kwargs.get("grammar"))
+        return Generation(replies[len(grammars) - 1])
+
+    return generate, grammars
+
+
+GRANDMOTHER = "Called my grandmother, Edith Hartley, who still lives in Shrewsbury.\n"
+
+
+def test_a_misspelt_reply_is_repaired_as_the_sentence_writes_it(store, tmp_path):
+    ingest(store, tmp_path / "journal.md", GRANDMOTHER)
+    generate, grammars = _replying("Eddie Hartley})", "Edith Hartley})")
+    query = [ReadQuery("relative", subject="me")]
+    text, cited = from_sentences(store, "Who is my grandmother?", generate, query)
+    assert (text, [c.line_start for c in cited]) == ("Edith Hartley", [1])
+    offered = grammars[1]  # only spellings that share a word it said and pass the check
+    assert '"Edith Hartley"' in offered and '"Hartley"' in offered
+    assert '"Shrewsbury"' not in offered and grammars[0] == NO_CALL_GRAMMAR
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Shrewsbury})",  # in the sentence, but not a person's name: its shape, not its spelling
+        "Mabel Crane})",  # invented whole: no word of it is in the sentence
+    ],
+)
+def test_a_reply_wrong_for_another_reason_is_not_repaired(store, tmp_path, reply):
+    ingest(store, tmp_path / "journal.md", GRANDMOTHER)
+    generate, grammars = _replying(reply, "Edith Hartley})")
+    query = [ReadQuery("relative", subject="me")]
+    assert from_sentences(store, "When did my grandmother move?", generate, query) == (
+        I_DO_NOT_KNOW,
+        [],
+    )
+    assert grammars == [NO_CALL_GRAMMAR]

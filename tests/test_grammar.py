@@ -18,6 +18,7 @@ from memllm_cli.protocol import (
     CALL_OPEN,
     MAX_TRIPLES_PER_WRITE,
     NO_CALL_GRAMMAR,
+    ProtocolError,
     ReadQuery,
     Triple,
     _find,
@@ -27,6 +28,7 @@ from memllm_cli.protocol import (
     parse_write,
     read_grammar,
     read_opening,
+    results_grammar,
     write_grammar,
 )
 
@@ -193,3 +195,14 @@ def test_restricted_grammars_allow_only_their_names_and_relations():
 @pytest.mark.parametrize(("text", "ok"), [("a (b) {c} -> d", True), ("x ({y", False)])
 def test_the_no_call_grammar_never_opens_a_call(text, ok):
     assert accepts(NO_CALL_GRAMMAR, text) is ok
+
+
+def test_the_results_grammar_offers_its_answers_or_none():
+    grammar = results_grammar(["Edith Hartley", "Shrewsbury"])
+    assert accepts(grammar, "Edith Hartley})") and accepts(grammar, "})")
+    assert not accepts(grammar, "Eddie Hartley})")
+    assert not accepts(grammar, "Edith Hartley;Shrewsbury})")
+    with pytest.raises(ProtocolError):
+        results_grammar([])
+    with pytest.raises(ProtocolError):
+        results_grammar(["a;b"])  # a field that would need escaping

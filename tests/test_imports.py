@@ -13,28 +13,34 @@ PACKAGE = Path(memllm_cli.__file__).parent
 HEAVY = ("torch", "transformers", "sentence_transformers", "llama_cpp", "numpy")
 # The MCP SDK (the optional [mcp] extra) and what it brings: `memllm mcp` alone imports them.
 MCP_SDK = ("mcp", "mcp_types", "pydantic", "uvicorn", "starlette", "anyio")
+BINDINGS = {"sqlite3", "pysqlite3", "apsw", "sqlean"}  # SQLite bindings: store/db.py chooses
+
+
+def imported_roots(path: Path) -> set[str]:
+    """The top-level names ``path`` imports, lazily or not."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
 
 
 def test_cli_layer_never_imports_the_binding_sqlite_vec_or_llama_cpp():
-    forbidden = {"sqlite3", "pysqlite3", "sqlite_vec", "llama_cpp"}
+    forbidden = BINDINGS | {"sqlite_vec", "llama_cpp"}
     for path in (PACKAGE / "cli").glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                assert name.split(".")[0] not in forbidden, f"{path.name} imports {name}"
+        assert not imported_roots(path) & forbidden, path.name
 
 
 def test_only_db_module_imports_a_sqlite_binding():
-    for path in PACKAGE.rglob("*.py"):
-        if path.name == "db.py":
-            continue
-        source = path.read_text()
-        assert "import pysqlite3" not in source and "import sqlite3" not in source, path
+    importers = {
+        path.relative_to(PACKAGE.parent).as_posix()
+        for root in (PACKAGE, PACKAGE.parent / "bench", PACKAGE.parent / "scripts")
+        for path in root.rglob("*.py")
+        if imported_roots(path) & BINDINGS
+    }
+    assert importers == {"memllm_cli/store/db.py"}
 
 
 def test_facts_list_does_not_import_heavy_modules_or_the_mcp_sdk(tmp_path):

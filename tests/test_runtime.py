@@ -271,3 +271,23 @@ def test_my_brother_is_replaced_by_his_name_when_memory_knows_him(store):
     assert answer.text == "NHS." and answer.facts_used == [2]
     assert events[0] == ("two-step", "Where does Owen Hale work?")
     assert "Where does Owen Hale work?" in model.prompts[0]
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "said"),
+    [
+        ("Where did Elena live before Rome?", "Napa.", "Naples."),  # misspelt: the facts say
+        ("Where does Elena live?", "She lives in Naples.", "She lives in Naples."),
+        ("Does Elena live in Naples?", "Yes.", "Yes."),  # no wh-word: a yes or no stands
+        ("Where does Elena live?", "Elena.", "Elena."),  # no claim beyond the question
+    ],
+)
+def test_a_facts_answer_names_what_the_facts_say(store, question, reply, said):
+    with store.batch("seed", "seed"):
+        store.add_fact("Elena", "residence", "Naples")
+    shown = []
+    s, _, events = session(store, ["({", "MEM_READ(Elena>>residence>>)-->", reply + END])
+    s.on_text = shown.append
+    answer = s.ask(question)
+    assert (answer.text, answer.path, "".join(shown)) == (said, "facts", said)
+    assert any(kind == "repaired" for kind, _ in events) == (reply != said)

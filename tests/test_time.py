@@ -214,6 +214,44 @@ def test_moved_from_a_to_b_keeps_a_in_the_past(store, order):
     )
 
 
+@pytest.mark.parametrize(
+    ("sentence", "written", "added"),
+    [
+        ("Our friend Elena Russo moved from Naples to Rome.", ["residence Rome"], ["Naples"]),
+        ("Luca left Pirelli and joined ETH Zurich.", ["employer ETH Zurich"], ["Pirelli"]),
+        ("Sofia left Fiat; she now works at Prada.", ["employer Prada"], ["Fiat"]),
+        ("Elena moved from Naples to Rome.", ["residence Rome", "residence Naples"], []),
+        ("Ola moved from the countryside to Leeds.", ["residence Leeds"], []),  # no name
+        ("Kari flew from Oslo to Rome.", ["residence Rome"], []),  # no cue of a move
+        ("She now works from home for Acme.", ["employer Acme"], []),
+        ("Per moved from Oslo to Bergen.", ["employer Bergen"], []),  # not the cue's relation
+    ],
+)
+def test_a_change_sentence_gives_the_value_it_left(sentence, written, added):
+    """The model often writes only the new value; the sentence names the old one."""
+    from memllm_cli.protocol import Triple
+    from memllm_cli.store.changes import left_behind
+
+    triples = [Triple("X", *w.split(" ", 1)) for w in written]
+    assert [t.object for t in left_behind(sentence, triples)] == added
+
+
+def test_a_session_stores_what_a_move_left_in_the_past(store):
+    model = ScriptedModel(["({MEM_WRITE-->Elena Russo>>residence>>Rome})"])
+    session = Session(store, model)
+    sentence = "Our friend Elena Russo moved from Naples to Rome."
+    triples = session.extract(sentence)
+    assert [(t.subject, t.relation, t.object) for t in triples] == [
+        ("Elena Russo", "residence", "Rome"),
+        ("Elena Russo", "residence", "Naples"),
+    ]
+    with store.batch("ingest", "notes"):
+        for t in triples:
+            store.add_fact(t.subject, t.relation, t.object, said(sentence), valid_from="2022")
+    assert row(store, "Elena Russo", "residence", "Naples")[0] == "superseded"
+    assert row(store, "Elena Russo", "residence", "Rome")[0] == "current"
+
+
 def test_moving_on_from_a_known_place_ends_it(store):
     add(store, "Sofia", "residence", "Milan", said("Sofia moved to Milan."), valid_from="2020")
     add(store, "Sofia", "employer", "Pirelli", said("Sofia works at Pirelli."), valid_from="2020")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
 
+from memllm_cli import system
 from memllm_cli.cli import complete, converse, entities, facts, history, ingest, relations
 from memllm_cli.cli import doctor as doctor_cmd
 from memllm_cli.cli import mcp as mcp_cmd
@@ -46,10 +46,21 @@ app.command("mcp")(mcp_cmd.mcp)
 
 
 def _version(value: bool) -> None:
+    """The version, and the model, adapter and memory protocol a command would use."""
     if value:
         from memllm_cli import __version__
+        from memllm_cli.runtime.models import describe_default
 
+        info = describe_default()
+        adapter = info.adapter or "none"
+        if info.adapter_protocol_version:
+            adapter += f" (memory protocol {info.adapter_protocol_version})"
         typer.echo(f"memllm {__version__}")
+        typer.echo(f"model: {info.name or 'none'}")
+        typer.echo(f"adapter: {adapter}")
+        typer.echo(f"memory protocol: {info.protocol_version}")
+        if info.problem:
+            typer.echo(f"problem: {info.problem}")
         raise typer.Exit()
 
 
@@ -72,7 +83,12 @@ def root(
     ] = None,
     version: Annotated[
         bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the version, the default model, its adapter and the memory protocol.",
+        ),
     ] = None,
 ) -> None:
     app_state = state(ctx)
@@ -85,10 +101,10 @@ def root(
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM exits like Ctrl-C aborts: open transactions roll back, temporary files go."""
+    """A request to end exits like Ctrl-C aborts: transactions roll back, temporary files go."""
     raise SystemExit(128 + signum)
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _terminate)
+    system.on_termination(_terminate)
     app(prog_name="memllm")

@@ -141,8 +141,10 @@ def open_store(ctx: typer.Context) -> Store:
 
 def _make_folder(folder: Path) -> None:
     """The memory's folder, readable by you alone, made if missing."""
+    from memllm_cli import system
+
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        system.make_private_folder(folder)
     except OSError as exc:
         raise StoreError(f"cannot create the memory folder {folder}: {exc}") from exc
 

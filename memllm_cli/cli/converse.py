@@ -8,13 +8,20 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from memllm_cli.cli.options import (
+    ApiKey,
+    GpuLayers,
     MaxTokens,
     Me,
     ModelName,
     ModelPath,
     ModelUrl,
+    ServedAdapter,
+    ServerKind,
     ShowMemory,
+    Threads,
+    Timeout,
     open_session,
+    server_options,
 )
 from memllm_cli.cli.output import JsonFlag, emit, message, render
 
@@ -52,8 +59,14 @@ def ask(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
+    served_adapter: ServedAdapter = False,
+    server_kind: ServerKind = "auto",
+    api_key: ApiKey = None,
+    timeout: Timeout = None,
     me: Me = None,
     max_tokens: MaxTokens = 256,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     json_: JsonFlag = False,
 ) -> None:
     """Answer a question from memory; the answer cites the facts or note lines it used.
@@ -64,6 +77,8 @@ def ask(
     Example: memllm ask "Where does Ingrid Solberg live?"
 
     Example: echo "Who works at NIVA?" | memllm ask --json
+
+    Example: memllm ask "Who works at NIVA?" --model-url http://127.0.0.1:8080 --served-adapter
     """
     from memllm_cli.errors import InvalidInputError
 
@@ -74,6 +89,9 @@ def ask(
     question = question.strip()
     if not question:
         raise InvalidInputError("the question is empty")
+    server = server_options(
+        model_url, api_key, server_kind, served_adapter, timeout, ctx, model_path
+    )
     session, load_seconds = open_session(
         ctx,
         model_path,
@@ -83,13 +101,18 @@ def ask(
         me=me,
         max_tokens=max_tokens,
         memory=not no_memory,
+        server=server,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     if not json_:
         session.on_text = _stdout_stream
     answer = session.ask(question)
     answer.timings["model_load"] = load_seconds
     if json_:
-        render([answer.to_dict()], "jsonl", [])
+        from memllm_cli.runtime.models import describe
+
+        render([answer.to_dict() | {"model": describe(session.model).to_dict()}], "jsonl", [])
         return
     sys.stdout.write(_brief(answer) + "\n")
     if answer.facts_used:
@@ -124,8 +147,14 @@ def chat(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
+    served_adapter: ServedAdapter = False,
+    server_kind: ServerKind = "auto",
+    api_key: ApiKey = None,
+    timeout: Timeout = None,
     me: Me = None,
     max_tokens: MaxTokens = 256,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     history_chars: Annotated[
         int,
         typer.Option(
@@ -149,8 +178,20 @@ def chat(
 
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    server = server_options(
+        model_url, api_key, server_kind, served_adapter, timeout, ctx, model_path
+    )
     session, _ = open_session(
-        ctx, model_path, model_url, model_name, show_memory=False, me=me, max_tokens=max_tokens
+        ctx,
+        model_path,
+        model_url,
+        model_name,
+        show_memory=False,
+        me=me,
+        max_tokens=max_tokens,
+        server=server,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     if show_memory:
         session.on_event = lambda kind, text: err.print(

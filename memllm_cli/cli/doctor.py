@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memllm_cli.cli.common import embedder, open_store
 from memllm_cli.cli.output import listing, message, render
+
+if TYPE_CHECKING:
+    from memllm_cli.store.doctor import Finding
 
 
 @listing
@@ -20,7 +23,8 @@ def doctor(
     *,
     fmt: str,
 ) -> None:
-    """Check the memory: integrity, duplicates, orphans, embedding model, conflicts.
+    """Check the memory: integrity, duplicates, orphans, embedding model, conflicts; and the
+    default model: which base, adapter and memory protocol, and that they match.
 
     Exits 1 when a check finds an error, so it fits in scripts.
 
@@ -38,7 +42,7 @@ def doctor(
     if reembed:
         store.reembed(model)
         message(f"re-embedded {index_pending(store, model)} names and labels with {model.model_id}")
-    findings = checks.check(store, model.model_id)
+    findings = [*checks.check(store, model.model_id), _model_finding()]
     columns = [("check", "check"), ("level", "level"), ("count", "count"), ("detail", "detail")]
     render((f.to_dict() for f in findings), fmt, columns)
     if fmt in ("table", "tsv"):
@@ -47,3 +51,19 @@ def doctor(
                 message(f"  {finding.check}: {example}")
     if any(f.level == "error" for f in findings):
         raise typer.Exit(1)
+
+
+def _model_finding() -> Finding:
+    """The default model and its adapter as a finding: an adapter that is missing or does not
+    match its base is an error; no default model installed, only a warning (the memory
+    commands need none)."""
+    from memllm_cli.runtime.models import describe_default
+    from memllm_cli.store.doctor import Finding
+
+    info = describe_default(verify=True)
+    if info.name is None:
+        return Finding("model", "warning", 1, info.problem or "no default model")
+    if info.problem:
+        return Finding("model", "error", 1, info.problem)
+    detail = f"{info.name} + {info.adapter} (memory protocol {info.protocol_version})"
+    return Finding("model", "ok", 0, detail)

@@ -9,6 +9,17 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import embedder
+from memllm_cli.cli.options import (
+    ApiKey,
+    GpuLayers,
+    ModelName,
+    ModelUrl,
+    ServedAdapter,
+    ServerKind,
+    Threads,
+    Timeout,
+    server_options,
+)
 from memllm_cli.cli.output import JsonFlag, message, render
 from memllm_cli.cli.progress import task_progress
 
@@ -74,7 +85,7 @@ def evaluate(
     edits: Annotated[int, typer.Option("--edits", min=1, help="Counterfactual edits.")] = 20,
     system: Annotated[
         list[str] | None,
-        typer.Option("--system", "-s", help="adapter and/or prompted (repeatable)."),
+        typer.Option("--system", "-s", help="adapter, prompted and/or server (repeatable)."),
     ] = None,
     reference: Annotated[
         list[Path] | None,
@@ -93,7 +104,15 @@ def evaluate(
             help="write, fewrel, qa, notes, perplexity, edits (repeatable; default all).",
         ),
     ] = None,
+    model_url: ModelUrl = None,
+    model_name: ModelName = None,
+    served_adapter: ServedAdapter = False,
+    server_kind: ServerKind = "auto",
+    api_key: ApiKey = None,
+    timeout: Timeout = None,
     seed: Annotated[int, typer.Option("--seed", help="Sampling seed.")] = 7,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", dir_okay=False, help="Write the JSON report here.")
     ] = None,
@@ -114,6 +133,11 @@ def evaluate(
 
     Example: memllm eval --notes notes/ --notes-qa questions.jsonl --part notes -s adapter
 
+    Example: memllm eval --part notes -s adapter --model-url http://127.0.0.1:8080 --served-adapter
+
+    With --model-url the model behind it is evaluated too, as the system "server"
+    (-s server alone evaluates only it, beside the baselines).
+
     The notes part also runs the base model with the question's note file pasted,
     with the top-3 lines by BM25, with the top-3 sentences by the embedder, and
     alone; it counts right, wrong and unanswered ("I do not know") answers.
@@ -128,6 +152,10 @@ def evaluate(
         raise typer.BadParameter(f"unknown part {unknown[0]!r} (choose from {', '.join(PARTS)})")
     if (notes is None) != (notes_qa is None):
         raise MemllmError("--notes and --notes-qa go together")
+    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
+    systems = tuple(system or ("adapter", "prompted"))
+    if model_url and "server" not in systems:
+        systems += ("server",)
     cfg = EvalConfig(
         data=data,
         split=split,
@@ -142,10 +170,15 @@ def evaluate(
         notes_count=notes_count,
         perplexity_docs=perplexity_docs,
         edits=edits,
-        systems=tuple(system or ("adapter", "prompted")),
+        systems=systems,
         references=tuple(reference or ()),
         parts=parts,
         seed=seed,
+        model_url=model_url,
+        model_name=model_name,
+        server=server,
+        threads=threads,
+        gpu_layers=gpu_layers,
     )
     with task_progress("eval") as progress:
         report = run(cfg, embedder(), progress)

@@ -29,6 +29,9 @@ FACT_COLUMNS = [
     ("valid_from", "since"),
 ]
 ALL_COLUMNS = [*FACT_COLUMNS, ("status", "status"), ("valid_to", "until")]
+FactId = Annotated[
+    int, typer.Argument(metavar="ID", min=1, max=MAX_INT, help="The fact.", autocompletion=fact_ids)
+]
 
 
 def _report(result: WriteResult) -> None:
@@ -135,12 +138,7 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    fact_id: Annotated[
-        int,
-        typer.Argument(
-            metavar="ID", min=1, max=MAX_INT, help="The fact's id.", autocompletion=fact_ids
-        ),
-    ],
+    fact_id: FactId,
     json_: JsonFlag = False,
 ) -> None:
     """Show one fact: its evidence (source and sentence), its versions and its operations.
@@ -188,12 +186,7 @@ def show(
 @app.command("edit")
 def edit(
     ctx: typer.Context,
-    fact_id: Annotated[
-        int,
-        typer.Argument(
-            metavar="ID", min=1, max=MAX_INT, help="The fact to correct.", autocompletion=fact_ids
-        ),
-    ],
+    fact_id: FactId,
     subject: Annotated[str | None, typer.Option("--subject", help="New subject.")] = None,
     relation: Annotated[
         str | None,
@@ -352,33 +345,50 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="jsonl (default), csv, markdown, graphml, ntriples."),
+    ] = None,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", "-a", help="markdown, graphml: non-current facts too."),
+    ] = False,
     csv_: CsvFlag = False,
 ) -> None:
-    """Export every fact with its status, history links and evidence (JSONL, or CSV).
+    """Export every fact: a backup (JSONL, CSV), or a view for people and graph tools.
 
     JSONL also holds your relation settings and aliases: 'facts import' of it into an
-    empty memory gives back an identical export. CSV holds the facts only.
+    empty memory gives back an identical export. CSV holds the facts only. markdown is
+    a section per entity; graphml a graph of entities and facts (Gephi, networkx);
+    ntriples RDF with Wikidata property ids (current facts). Those three are views:
+    'facts import' reads JSONL and CSV only.
 
     Example: memllm facts export > backup.jsonl
 
     Example: memllm facts export --csv -o facts.csv
-    """
-    from memllm_cli.store.transfer import (
-        export_all,
-        export_records,
-        export_settings,
-        write_csv,
-        write_jsonl,
-    )
 
+    Example: memllm facts export -f markdown -o memory.md
+
+    Example: memllm facts export -f markdown -o vault/  (an empty folder: a page per entity)
+    """
+    from memllm_cli.store.exports import format_problem, write_export, write_markdown_pages
+    from memllm_cli.store.transfer import export_settings
+
+    chosen = (fmt or ("csv" if csv_ else "jsonl")).strip().lower()
+    pages = output is not None and output.is_dir()
+    if problem := format_problem(chosen, csv_=csv_, include_all=all_, folder=pages):
+        raise typer.BadParameter(problem)
     store = open_store(ctx)
-    records = export_records(store) if csv_ else export_all(store)
-    writer = write_csv if csv_ else write_jsonl
     if output is None:
-        writer(records, sys.stdout)
+        write_export(store, sys.stdout, chosen, include_all=all_)
+    elif pages:
+        count = write_markdown_pages(store, output, include_all=all_)
+        message(f"exported {count} facts to {output}, a page per entity (index.md lists them)")
     else:
         with output.open("w", encoding="utf-8", newline="") as out:
-            count = writer(records, out)
-        message(f"exported {count} records to {output}")
-    if csv_ and (left := sum(1 for _ in export_settings(store))):
+            count = write_export(store, out, chosen, include_all=all_)
+        message(
+            f"exported {count} {'records' if chosen in ('jsonl', 'csv') else 'facts'} to {output}"
+        )
+    if chosen == "csv" and (left := sum(1 for _ in export_settings(store))):
         message(f"note: CSV holds facts only; {left} relation or alias record(s) need JSONL")

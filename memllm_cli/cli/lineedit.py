@@ -62,9 +62,12 @@ class LineReader:
         """Save the history: the last HISTORY_LENGTH lines, in a file only you can read."""
         if self._readline is None:
             return
+        from memllm_cli import system
+
         try:
-            self._history.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(self._history, os.O_WRONLY | os.O_CREAT, 0o600))
+            system.make_private_folder(self._history.parent)
+            if not self._history.exists():
+                system.create_private_file(self._history)
             self._readline.write_history_file(str(self._history))
             os.chmod(self._history, 0o600)
         except OSError as exc:

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import embedder, open_store
-from memllm_cli.cli.options import Me, ModelName, ModelPath, ModelUrl, chosen_me, chosen_model
+from memllm_cli.cli.options import (
+    Me,
+    ModelName,
+    ModelPath,
+    ModelUrl,
+    chosen_me,
+    load_chosen_model,
+    server_options,
+)
 from memllm_cli.cli.output import message
 
 
@@ -65,14 +73,14 @@ def mcp(
     require_sdk()
     from memllm_cli.mcp_server.server import build, serve_http, serve_stdio
     from memllm_cli.mcp_server.tools import MemoryTools
-    from memllm_cli.runtime import models
 
-    path, url, name = chosen_model(ctx, model_path, model_url, model_name)
+    # the settings' server, key, threads and GPU layers apply; a bad one fails here
+    server = server_options(model_url, None, "auto", False, None, ctx, model_path)
     store = open_store(ctx)
     tools = MemoryTools(
         store,
         embedder(),
-        lambda: models.load_model(path, url, model_name=name),
+        lambda: load_chosen_model(ctx, model_path, model_url, model_name, server=server),
         me=chosen_me(ctx, me),
     )
     try:

@@ -11,7 +11,6 @@ Messages for the person go to stderr.
 
 from __future__ import annotations
 
-import csv
 import functools
 import inspect
 import json
@@ -94,6 +93,8 @@ def render(
             count += 1
         out.write("\n]\n" if count else "]\n")
     elif fmt == "csv":
+        import csv  # only for --csv: not on every start
+
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([header for _, header in columns])
         for row in rows:

@@ -25,7 +25,7 @@ from pathlib import Path
 from memllm_cli.config import home_dir
 from memllm_cli.embed.embedder import MINILM_ID, MINILM_THRESHOLDS, minilm_model_dir
 from memllm_cli.errors import MemllmError
-from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
+from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr, thread_counts
 
 #: f16 matrices: half the file (46 MB, not 91 MB) and somewhat faster, at no measurable
 #: cost: against sentence-transformers both f16 and f32 give cosine >= 0.99999 (llama.cpp's
@@ -196,7 +196,7 @@ def _load_llama(path: Path):
         ) -> bytes:
             return self._tokenizer.decode(tokens, skip_special_tokens=not special).encode()
 
-    threads = os.cpu_count() or 1
+    _, threads = thread_counts(None, path.stat().st_size)  # embedding is batch work
     with quiet_stderr():
         return llama_cpp.Llama(
             model_path=str(path),

@@ -1,13 +1,14 @@
 """``memllm eval``: every measurement the model card quotes, in one reproducible run.
 
 Systems: ``adapter`` (the embedded base with our LoRA adapter), ``prompted`` (the
-same base, few-shot prompted under the grammar, no adapter) and any ``--reference``
-GGUF a user brings (prompted). Baselines for memory QA use the base model without
-the adapter: ``no-memory`` (the model alone) and ``rag`` (top sentences pasted
-into the prompt); on notes also ``pasted`` (the whole note file) and ``bm25``
-(top lines by BM25), scored right / wrong / unanswered (``eval.notes``). The
-output records the seed, the sha256 of every data file and model, and the
-configuration, so a run can be repeated and compared.
+same base, few-shot prompted under the grammar, no adapter), any ``--reference``
+GGUF a user brings (prompted), and ``server``, the model behind ``--model-url``.
+Baselines for memory QA use the base model without the adapter: ``no-memory`` (the
+model alone) and ``rag`` (top sentences pasted into the prompt); on notes also
+``pasted`` (the whole note file) and ``bm25`` (top lines by BM25), scored right /
+wrong / unanswered (``eval.notes``). The output records the seed, the sha256 of
+every data file and model, and the configuration, so a run can be repeated and
+compared.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memllm_cli.eval import notes, noteset, perplexity, qa, write
 from memllm_cli.eval.common import Progress, System, no_progress, scratch_store
 from memllm_cli.eval.noteset import generated_notes
 from memllm_cli.hashing import file_sha256
 from memllm_cli.protocol import PROTOCOL_VERSION
+
+if TYPE_CHECKING:
+    from memllm_cli.runtime.server import ServerOptions
 
 PARTS = ("write", "fewrel", "qa", "notes", "perplexity", "edits")
 
@@ -48,6 +52,11 @@ class EvalConfig:
     references: tuple[Path, ...] = ()
     parts: tuple[str, ...] = PARTS
     seed: int = 7
+    model_url: str | None = None  # the system "server": a model behind --model-url ...
+    model_name: str | None = None
+    server: ServerOptions | None = None  # ... and how to reach it (never in the report)
+    threads: int | None = None  # llama.cpp's (None: its default policy)
+    gpu_layers: int | None = None
 
 
 @dataclass
@@ -61,28 +70,37 @@ class Systems:
 
 def load_systems(cfg: EvalConfig) -> Systems:
     """The models ``cfg`` names, loaded once for the whole run."""
+    from functools import partial
+
     from memllm_cli.errors import MemllmError
     from memllm_cli.runtime.llama import LlamaModel
-    from memllm_cli.runtime.models import default_adapter, default_model_path
+    from memllm_cli.runtime.models import default_model_path, shipped_adapter
 
+    load = partial(LlamaModel, threads=cfg.threads, gpu_layers=cfg.gpu_layers)
     base_path = default_model_path()
-    base = System("prompted", LlamaModel(base_path))
+    base = System("prompted", load(base_path))
     models: dict[str, Any] = {"base": {"file": base_path.name, "sha256": file_sha256(base_path)}}
     systems = []
     for name in cfg.systems:
         if name == "prompted":
             systems.append(base)
         elif name == "adapter":
-            adapter = default_adapter(base_path)
-            if adapter is None:
-                raise MemllmError(f"no adapter for {base_path.name} in models/")
-            systems.append(System("adapter", LlamaModel(base_path, adapter=adapter)))
+            adapter = shipped_adapter(base_path).path
+            systems.append(System("adapter", load(base_path, adapter=adapter)))
             models["adapter"] = {"file": adapter.name, "sha256": file_sha256(adapter)}
+        elif name == "server":
+            if not cfg.model_url:
+                raise MemllmError("the system server needs --model-url")
+            from memllm_cli.runtime.server import ServerModel
+
+            served = ServerModel(cfg.model_url, cfg.model_name, cfg.server)
+            systems.append(System("server", served))
+            models["server"] = served.describe()
         else:
-            raise MemllmError(f"unknown system {name!r} (adapter or prompted)")
+            raise MemllmError(f"unknown system {name!r} (adapter, prompted or server)")
     for path in cfg.references:
         name = f"reference:{path.stem}"
-        systems.append(System(name, LlamaModel(path)))
+        systems.append(System(name, load(path)))
         models[name] = {"file": path.name, "sha256": file_sha256(path)}
     return Systems(systems, base, models)
 
@@ -187,7 +205,7 @@ def run(
         "config": {
             k: (str(v) if isinstance(v, Path) else v)
             for k, v in asdict(cfg).items()
-            if k != "references"
+            if k not in ("references", "model_url", "server")  # the server is in "models"
         }
         | {"references": [str(p) for p in cfg.references]},
         "embedder": getattr(embedder, "model_id", None),

@@ -56,6 +56,7 @@ MAX_TOKENS = 64  # per answer, for every system
 PASTE_TOKENS = 3584
 LABELS = {
     "adapter": "memllm",
+    "server": "memllm (server)",
     "pasted": "pasted notes",
     "bm25": "BM25 top-3",
     "rag": "embedding top-3",

@@ -117,6 +117,7 @@ class Document:
     path: Path
     markdown: bool
     temporary: bool = False  # stdin's spool file, removed once read
+    renamed_from: Document | None = None  # the file it was before a rename, gone from disk
 
 
 def discover(

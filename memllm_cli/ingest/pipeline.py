@@ -15,7 +15,8 @@ earlier sentences stored, as before; while reading, the grounding check counts
 names earlier sentences wrote as known (:meth:`Ingestor._known`).
 
 A sentence too long for the model is skipped with a warning naming the file and
-line; the run goes on.
+line; the run goes on. A renamed document (``ingest --watch`` sees one) reuses its
+old name's facts, and the old name is removed in the same batch.
 
 The model sees, for each focus sentence, the preceding sentences of the same
 document. That context grows sentence by sentence and, past its budget, restarts
@@ -97,8 +98,9 @@ class Ingestor:
             return report
         if self.dry_run:
             report.status = "dry-run"
+        moved = doc.renamed_from and self.store.ingested_version(doc.renamed_from.uri)
         with ReadSpool() as read:
-            note = self._read(doc, sha, report, previous, read)
+            note = self._read(doc, sha, report, [v[0] for v in (previous, moved) if v], read)
             if report.status == "interrupted":
                 report.message = "stopped before its end; nothing from it was stored"
                 return report
@@ -119,9 +121,12 @@ class Ingestor:
 
         The note's aliases and metadata first, then its front matter's facts, then
         sentence by sentence in order, as the model read them, so short names resolve
-        against what earlier sentences stored.
+        against what earlier sentences stored. A rename's old name goes last, once the
+        new one states what it carried over.
         """
-        with self.store.batch("ingest", f"ingest {doc.name}"):
+        old = doc.renamed_from
+        renamed = f"renamed from {old.name}" if old is not None else ""
+        with self.store.batch("ingest", f"ingest {doc.name}" + (f" ({renamed})" if old else "")):
             latest = self.store.ingested_version(doc.uri)  # another run may have stored it
             if latest is not None and latest[1] == sha:
                 report.status, report.message = "unchanged", "ingested meanwhile by another run"
@@ -156,26 +161,30 @@ class Ingestor:
                     )
             if latest is not None:
                 report.retracted = len(self.store.retract_unstated(doc.uri, kept))
+            if old is not None:
+                report.retracted += len(self.store.remove_document(old.uri))
+                report.message = renamed
 
     def _read(
         self,
         doc: Document,
         sha: str,
         report: DocumentReport,
-        previous: tuple[int, str] | None,
+        carry: list[int],
         read: ReadSpool,
     ) -> Note:
         """Extract (or carry over) the facts of every sentence into ``read``; store nothing.
 
-        A sentence the last version had too keeps the facts it stated then (or its
-        having stated none) without the model. A dry run proposes each sentence's facts
-        as it goes. Returns what the parse found besides sentences.
+        ``carry``: earlier versions (source ids; the last version, and a renamed file's)
+        whose sentences keep the facts they stated then (or their having stated none)
+        without the model. A dry run proposes each sentence's facts as it goes. Returns
+        what the parse found besides sentences.
         """
         carried: dict[str, Triples] = {}
-        if previous is not None:
-            for sentence, fact in self.store.stated_by(previous[0]):
+        for source_id in carry:
+            for sentence, fact in self.store.stated_by(source_id):
                 carried.setdefault(sentence, []).append((fact.subject, fact.relation, fact.object))
-            for sentence in self.store.segment_texts(previous[0]):
+            for sentence in self.store.segment_texts(source_id):
                 carried.setdefault(sentence, [])
         note = Note()
         title = note_title(doc.path, doc.temporary)

@@ -12,7 +12,7 @@ from typing import Any
 @dataclass
 class DocumentReport:
     name: str
-    status: str  # ingested | unchanged | empty | skipped | dry-run | interrupted
+    status: str  # ingested | unchanged | empty | skipped | dry-run | interrupted | removed
     sentences: int = 0
     reused: int = 0
     facts: int = 0

@@ -16,43 +16,56 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from memllm_cli.errors import MemllmError
-from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr
+from memllm_cli.llamacpp import import_llama_cpp, quiet_stderr, thread_counts
 from memllm_cli.runtime.model import (
+    CONTEXT_TOKENS,
     Generation,
     PromptTooLongError,
     StopScanner,
     template_pieces,
 )
 
-CONTEXT_TOKENS = 4096  # the context the model is loaded with: prompt and answer together
-
 
 class LlamaModel:
-    """A GGUF model (optionally with a LoRA adapter) on the CPU, or GPU layers when available."""
+    """A GGUF model (optionally with a LoRA adapter) on the CPU, or GPU layers when available.
 
-    def __init__(self, path: Path, *, adapter: Path | None = None) -> None:
+    ``threads``: llama.cpp's CPU threads (None: :func:`~memllm_cli.llamacpp.thread_counts`'
+    default); ``gpu_layers``: layers to offload (None: all of them when llama.cpp was
+    built with GPU support, else none).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        adapter: Path | None = None,
+        threads: int | None = None,
+        gpu_layers: int | None = None,
+    ) -> None:
         if not path.is_file():
             raise MemllmError(f"no model file at {path}")
+        decode_threads, batch_threads = thread_counts(threads, path.stat().st_size)
         with quiet_stderr():
             import numpy
 
             llama_cpp = import_llama_cpp()
 
-            gpu = llama_cpp.llama_supports_gpu_offload()
+            if gpu_layers is None:
+                gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
             try:
                 self.llm = llama_cpp.Llama(
                     model_path=str(path),
                     lora_path=str(adapter) if adapter else None,
                     n_ctx=CONTEXT_TOKENS,
-                    n_threads=os.cpu_count() or 1,
-                    n_gpu_layers=-1 if gpu else 0,
+                    n_threads=decode_threads,
+                    n_threads_batch=batch_threads,
+                    n_gpu_layers=gpu_layers,
                     seed=0,  # decoding is greedy; a fixed seed all the same
                     verbose=False,
                 )
@@ -63,6 +76,7 @@ class LlamaModel:
         self._vocab = self.llm._model.vocab
         self._n_vocab = self.llm.n_vocab()
         self.name = path.name + (f"+{adapter.name}" if adapter else "")
+        self.adapter = adapter.name if adapter else None
         self.prompted = adapter is None
         self.reuse_cache = True  # benchmarks turn it off to measure what reuse gains
 

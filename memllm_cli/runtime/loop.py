@@ -39,11 +39,12 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 from memllm_cli.runtime import prompts
-from memllm_cli.runtime.answer import Held, from_sentences, has_shape, lstripped
+from memllm_cli.runtime.answer import Held, facts_say, from_sentences, has_shape, lstripped
 from memllm_cli.runtime.grounding import USER_WORDS, is_grounded, spans
 from memllm_cli.runtime.hops import two_step
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
+from memllm_cli.store.changes import left_behind
 from memllm_cli.store.models import Passage
 from memllm_cli.store.read import read
 from memllm_cli.store.when import When, when_of
@@ -200,6 +201,7 @@ class Session:
         block_at: int | None = None  # index in ``context`` of the latest read block
         calls, blocked, budget = 0, not self.memory, self.max_tokens
         tried: list[ReadQuery] = []  # the latest call's queries
+        results: list[str] = []  # the latest read's answers
         open_call = self.memory and self.model.prompted  # prompted mode reads first
         fallback = fallback and self.memory
         held = Held(self.on_text) if fallback and self.on_text is not None else None
@@ -253,8 +255,7 @@ class Session:
                 continue
             block = read_opening(queries) + format_results(found)
             self._event("result", block)
-            if held is not None:
-                held.release()
+            results = found
             if block_at is not None:
                 context[block_at] = ""
             block_at = len(context)
@@ -263,6 +264,11 @@ class Session:
         answer.sources = self._sources(answer.facts_used)
         if answer.facts_used:
             answer.path = "facts"
+            if (said := facts_say(question, answer.text, results)) != answer.text:
+                self._event("repaired", f"{answer.text!r} -> {said!r}: what the facts say")
+            answer.text = said
+            if held is not None:
+                held.release(said)
         elif fallback:
             self._from_sentences(question, tried, answer)
         return answer
@@ -340,7 +346,7 @@ class Session:
                 self._event("dropped", f"ungrounded write: {label}")
             else:
                 kept.append(Triple(self._who(t.subject), t.relation, self._who(t.object)))
-        return kept
+        return kept + left_behind(statement, kept)
 
     def _who(self, name: str) -> str:
         """The user's name for "I", "me" or "user"; any other name as it is."""

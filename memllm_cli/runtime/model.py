@@ -3,8 +3,9 @@
 Every backend generates text from a raw prompt, optionally under a GBNF grammar,
 stopping at the first of ``stop`` and reporting which stop fired: the read loop
 needs to know when the model opened a memory call. The backends (``llama``,
-``server``, ``scripted``) import this module and nothing else of the runtime, so
-they cannot import each other; ``models`` chooses one.
+``server``, ``scripted``) import this module and nothing else of the runtime but
+their own helpers (``server`` its HTTP ``transport``), so they cannot import each
+other; ``models`` chooses one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from memllm_cli.errors import MemllmError
+
+# The context every backend gives the model, prompt and answer together: the prompts'
+# budgets (ingest's write context, the evaluation's pasted notes) are sized for it.
+CONTEXT_TOKENS = 4096
 
 # The chat template's control tokens (ChatML). Prompts (runtime/prompts.py) put them
 # in and keep them out of every untrusted text, so a backend that tokenises only these
@@ -71,6 +76,7 @@ class Usage:
 class Model(Protocol):
     name: str
     prompted: bool
+    adapter: str | None  # memllm's adapter file, if one runs over the model
 
     def generate(
         self,

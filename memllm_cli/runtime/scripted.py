@@ -22,6 +22,7 @@ class ScriptedModel:
     outputs: list[str]
     name: str = "scripted"
     prompted: bool = False
+    adapter: str | None = None
     prompts: list[str] = field(default_factory=list)
     grammars: list[str | None] = field(default_factory=list)
 

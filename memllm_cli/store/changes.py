@@ -13,6 +13,10 @@ sentence that states a change (a cue word of the relation's family, or a general
 - ``"replace"``: any other object: the subject's other current document and chat facts
   of the relation are superseded by it (manual ones never are).
 
+A small model often writes only the new value ("Elena moved from Naples to Rome":
+residence Rome). :func:`left_behind` adds what the sentence says was left, as a name
+written in it, so the past is kept ("Where did Elena live before Rome?").
+
 Without a cue the relation's own cardinality decides, as before: employer stays
 many-valued, so "works at Fiat and teaches at the Politecnico" keeps both current.
 Marking these relations "one" in the seed would instead make every such pair a
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import re
 
+from memllm_cli.protocol import Triple
 from memllm_cli.store.models import Evidence
 from memllm_cli.store.text import norm
 
@@ -76,6 +81,34 @@ def change_role(evidence: Evidence, relation: str, obj: str) -> str | None:
     return "past" if was_left(sentence, obj) else "replace"
 
 
+def left_behind(sentence: str, triples: list[Triple]) -> list[Triple]:
+    """The facts ``sentence`` says ended, beside the new values ``triples`` state.
+
+    For a written fact of a changing relation, with the relation's cue in the sentence:
+    a capitalised name of at most five words that the sentence says was left ("from
+    Naples to", "left Pirelli"), with the written object after it, is the relation's
+    earlier value. Stored, :func:`change_role` makes it past.
+    """
+    found: list[Triple] = []
+    for t in triples:
+        cue = _CUES.get(norm(t.relation))
+        if cue is None or not cue.search(sentence):
+            continue
+        for pattern in _LEFT:
+            for m in pattern.finditer(sentence):
+                name = m.group(1).strip()
+                new = Triple(t.subject, t.relation, name)
+                if (
+                    name[:1].isupper()
+                    and len(name.split()) <= 5
+                    and names(sentence[m.end() :], t.object)
+                    and norm(name) not in {norm(t.subject), norm(t.object)}
+                    and all(_key(x) != _key(new) for x in [*triples, *found])
+                ):
+                    found.append(new)
+    return found
+
+
 def was_left(sentence: str, name: str) -> bool:
     """Whether ``sentence`` says ``name`` was left ("moved from Naples", "left Fiat")."""
     key = _words(name)
@@ -88,6 +121,10 @@ def names(sentence: str, name: str) -> bool:
     """Whether ``sentence`` contains ``name`` as whole words."""
     key = _words(name)
     return bool(key.strip()) and key in _words(sentence)
+
+
+def _key(t: Triple) -> tuple[str, str, str]:
+    return norm(t.subject), norm(t.relation), norm(t.object)
 
 
 def _words(text: str) -> str:

@@ -1,24 +1,26 @@
 """The SQLite binding: the one module that chooses it and loads sqlite-vec.
 
-Python's built-in ``sqlite3`` is often built without extension loading, so the
-memory uses ``pysqlite3`` (pysqlite3-binary ships its own SQLite with FTS5 and
-``enable_load_extension``). Nothing else imports a SQLite binding.
+Python's built-in ``sqlite3`` is often built without extension loading (macOS's
+python.org builds, many distributions), so the memory uses ``apsw``: wheels for
+Linux, macOS and Windows, each with its own recent SQLite (FTS5 included) that can
+load sqlite-vec. apsw is not a DB-API module; the store uses the small part of
+DB-API that apsw shares (``execute`` and ``executemany`` on the connection,
+``fetchone``, ``fetchall``, iteration) plus ``lastrowid``, which :class:`Cursor`
+adds. Nothing else imports a SQLite binding.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pysqlite3.dbapi2 as sqlite
+import apsw
 
+from memllm_cli import system
 from memllm_cli.errors import StoreError
 
-Connection = sqlite.Connection
-Row = sqlite.Row
-DatabaseError = sqlite.DatabaseError
-IntegrityError = sqlite.IntegrityError
-OperationalError = sqlite.OperationalError
+Connection = apsw.Connection
+DatabaseError = apsw.Error
+IntegrityError = apsw.ConstraintError
 # How long a write waits for another writer (an ingest storing a document, an import)
 # before it fails. Writers hold the lock only to store, never while a model runs, so a
 # wait this long means something is wrong; reads never wait (WAL).
@@ -43,14 +45,15 @@ def connect(path: Path | str) -> Connection:
             raise StoreError(f"cannot open memory {path}: it is not a regular file")
         _create_private(path)
     try:
-        conn = sqlite.connect(str(path), isolation_level=None, check_same_thread=False)
-    except sqlite.Error as exc:
+        conn = apsw.Connection(str(path))
+    except apsw.Error as exc:
         raise StoreError(f"cannot open memory {path}: {exc}") from exc
+    conn.cursor_factory = Cursor
     try:
         conn.enable_load_extension(True)
         conn.load_extension(_vec_extension())
         conn.enable_load_extension(False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
         conn.execute("PRAGMA foreign_keys = ON")
         if str(path) != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
@@ -59,16 +62,24 @@ def connect(path: Path | str) -> Connection:
         # (at 1M facts the re-rank fell from 475 to 48 ms with the file memory-mapped).
         conn.execute("PRAGMA mmap_size = 1073741824")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite.DatabaseError as exc:
+    except apsw.Error as exc:
         conn.close()
         raise StoreError(f"cannot open memory {path}: {describe(exc)}") from exc
     return conn
 
 
+class Cursor(apsw.Cursor):
+    """apsw's cursor with DB-API's ``lastrowid``: the row an INSERT just made."""
+
+    @property
+    def lastrowid(self) -> int:
+        return self.connection.last_insert_rowid()
+
+
 def _create_private(path: Path) -> None:
-    """Create ``path`` with mode 0600 whatever the umask; refuse an existing empty file."""
+    """Create ``path`` readable by its owner alone; refuse an existing empty file."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        system.create_private_file(path)
     except FileExistsError:
         if path.is_file() and path.stat().st_size == 0:
             raise StoreError(
@@ -78,7 +89,6 @@ def _create_private(path: Path) -> None:
         return
     except OSError:
         return  # SQLite reports why it cannot create the file, in its own words
-    os.close(fd)
 
 
 def _vec_extension() -> str:
@@ -103,3 +113,8 @@ def describe(exc: Exception) -> str:
     if "readonly" in message or "unable to open database file" in message:
         return f"{message} (is the file or its folder read-only?)"
     return message
+
+
+def run_script(conn: Connection, sql: str) -> None:
+    """Run every statement of ``sql`` in order (apsw runs a whole script in one call)."""
+    conn.execute(sql)

@@ -292,6 +292,9 @@ class Documents:
         """Current facts that only the document at ``uri`` stated and ``kept`` lacks.
 
         A fact also stated by hand, in chat or by another document is not among them.
+        Another document counts only through its latest ingested version: a version
+        read again since (or removed, see the ingest pipeline) states what its new
+        version states, so a fact two notes stated goes once neither states it.
         """
         rows = self._conn.execute(
             "SELECT DISTINCT p.fact_id FROM provenance p JOIN sources s ON s.id = p.source_id "
@@ -304,7 +307,11 @@ class Documents:
                 continue
             elsewhere = self._conn.execute(
                 "SELECT 1 FROM provenance p LEFT JOIN sources s ON s.id = p.source_id "
-                "WHERE p.fact_id = ? AND (s.id IS NULL OR s.uri != ?) LIMIT 1",
+                "WHERE p.fact_id = ? AND (s.id IS NULL OR (s.uri != ? AND NOT ("
+                "s.ingested_at IS NOT NULL AND EXISTS (SELECT 1 FROM sources newer "
+                "WHERE newer.uri = s.uri AND newer.ingested_at IS NOT NULL AND "
+                "(newer.ingested_at > s.ingested_at OR "
+                "(newer.ingested_at = s.ingested_at AND newer.id > s.id)))))) LIMIT 1",
                 (fact_id, uri),
             ).fetchone()
             if elsewhere is None:

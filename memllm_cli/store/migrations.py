@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from memllm_cli.store import db
 from memllm_cli.store.db import Connection
 from memllm_cli.store.seeds import add_seed_relation_aliases, add_seed_relations
 
@@ -257,8 +258,7 @@ def _index_segment_text(conn: Connection) -> None:
     conn.executemany(
         "UPDATE segments SET text = ? WHERE id = ?", [(t, i) for i, t in found.items()]
     )
-    for statement in _statements(_SEGMENT_FTS):
-        conn.execute(statement)
+    db.run_script(conn, _SEGMENT_FTS)
     conn.execute("INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')")
 
 
@@ -323,8 +323,7 @@ def migrate(conn: Connection, target: int = LATEST) -> list[int]:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
+            db.run_script(conn, migration.sql)
             if migration.seed is not None:
                 migration.seed(conn)
             conn.execute(f"PRAGMA user_version = {migration.number}")
@@ -334,17 +333,3 @@ def migrate(conn: Connection, target: int = LATEST) -> list[int]:
             raise
         applied.append(migration.number)
     return applied
-
-
-def _statements(sql: str) -> list[str]:
-    """Split a script into complete statements (trigger bodies contain ';')."""
-    from memllm_cli.store.db import sqlite
-
-    statements, pending = [], ""
-    for line in sql.splitlines(keepends=True):
-        pending += line
-        if sqlite.complete_statement(pending):
-            if pending.strip():
-                statements.append(pending.strip())
-            pending = ""
-    return statements

@@ -106,13 +106,19 @@ class FactRanking:
         include_all: bool,
         limit: int,
     ) -> list[int]:
-        """Fact ids whose ``column`` is one of ``ranked_ids``, in the order of those ids."""
-        if not ranked_ids:
-            return []
-        status = "" if include_all else " AND f.status = 'current'"
-        rows = self._conn.execute(
-            f"SELECT f.id, j.key FROM json_each(?) j JOIN facts f ON f.{column} = j.value "
-            f"WHERE 1{status} ORDER BY j.key, f.id LIMIT ?",
-            (json.dumps(list(ranked_ids)), limit),
-        ).fetchall()
-        return [row[0] for row in rows]
+        """Fact ids whose ``column`` is one of ``ranked_ids``, in the order of those ids.
+
+        One indexed query per id, each cut at what ``limit`` leaves, so a relation with
+        20,000 facts costs what its first few do (one query over all ids sorted them all:
+        30 ms at 100k facts). Within an entity, oldest first; within a relation, in its
+        index's order (by object), which needs no sort.
+        """
+        status = "" if include_all else " AND status = 'current'"
+        order = "" if column == "relation_id" else " ORDER BY id"
+        sql = f"SELECT id FROM facts WHERE {column} = ?{status}{order} LIMIT ?"
+        found: list[int] = []
+        for key in ranked_ids:
+            if len(found) >= limit:
+                break
+            found += [row[0] for row in self._conn.execute(sql, (key, limit - len(found)))]
+        return found

@@ -7,14 +7,16 @@ same lists (one copy, in ``relations.json`` and ``relation_aliases.json``).
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 from memllm_cli.store.db import Connection
 
 
 def seed_relations() -> list[dict[str, str]]:
     """The 96 DocRED relations: pid, label, cardinality (scripts/gen_relation_seed.py)."""
-    return json.loads(resources.files("memllm_cli.store").joinpath("relations.json").read_text())
+    from importlib import resources  # only when a new memory is seeded: not at every start
+
+    relations = resources.files("memllm_cli.store").joinpath("relations.json")
+    return json.loads(relations.read_text(encoding="utf-8"))
 
 
 def add_seed_relations(conn: Connection) -> None:
@@ -31,7 +33,10 @@ def add_seed_relations(conn: Connection) -> None:
 
 def seed_relation_aliases() -> dict[str, list[dict[str, object]]]:
     """Migration 4's seed: relations to add, and aliases by P-id (relation_aliases.json)."""
-    text = resources.files("memllm_cli.store").joinpath("relation_aliases.json").read_text()
+    from importlib import resources
+
+    aliases = resources.files("memllm_cli.store").joinpath("relation_aliases.json")
+    text = aliases.read_text(encoding="utf-8")
     return json.loads(text)
 
 

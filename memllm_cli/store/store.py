@@ -34,6 +34,7 @@ from typing import Any
 
 from memllm_cli.embed import Embedder
 from memllm_cli.errors import StoreError
+from memllm_cli.hashing import EMPTY_SHA256
 from memllm_cli.store import db, migrations
 from memllm_cli.store.documents import Documents
 from memllm_cli.store.facts import FactTable
@@ -336,6 +337,12 @@ class Store:
     def retract_unstated(self, uri: str, kept: set[int]) -> list[Fact]:
         """Retract current facts that only the document at ``uri`` stated and ``kept`` lacks."""
         return [self.fact_table.retract(f) for f in self.documents.only_stated_by(uri, kept)]
+
+    def remove_document(self, uri: str) -> list[Fact]:
+        """The document at ``uri`` is gone: it becomes an empty version (its sentences answer
+        nothing) and the facts only it stated are retracted. Undo brings both back."""
+        self.documents.begin(uri, EMPTY_SHA256)
+        return self.retract_unstated(uri, set())
 
     # -- vectors --------------------------------------------------------------------------------
 

@@ -172,7 +172,7 @@ def verify(
 
 
 def main(argv: list[str] | None = None) -> None:
-    from memllm_cli.runtime.models import ADAPTER_DIR, default_model_path
+    from memllm_cli.runtime.models import adapter_path, default_model_path
 
     parser = argparse.ArgumentParser(description="Export adapter.pt to a llama.cpp LoRA GGUF.")
     parser.add_argument("adapter", type=Path, help="adapter.pt written by train.py")
@@ -188,13 +188,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     base = args.base or default_model_path()
-    out = args.out or ADAPTER_DIR / f"{base.stem}.memllm-lora.gguf"
+    out = args.out or adapter_path(base)
     export(args.adapter, base, out)
     written = {"adapter": str(out), "bytes": out.stat().st_size, "sha256": file_sha256(out)}
     print(json.dumps(written))  # noqa: T201
     if args.verify:
         prompts = [
-            json.loads(line)["prompt"] for line in args.verify.read_text().splitlines() if line
+            json.loads(line)["prompt"]
+            for line in args.verify.read_text(encoding="utf-8").splitlines()
+            if line
         ]
         checks = verify(args.adapter, out, base, prompts)
         for check in checks:

@@ -327,7 +327,7 @@ def main(cfg: Config) -> Path:
         "final_loss": sum(losses[-20:]) / max(1, len(losses[-20:])),
         "losses": losses,
     }
-    (out / "train.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "train.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return adapter
 
 

@@ -216,6 +216,7 @@ def test_eval_command_reports_systems_baselines_and_hashes(
     assert any(path.endswith("P19.dev.json") for path in report["data"])
     assert not any(path.startswith("/") for path in report["data"])  # no machine paths
     assert report["config"]["seed"] == 7
+    assert str(tmp_path) not in out.read_text()  # the config's paths neither
     assert "accuracy" in result.stdout  # the printed table
 
 
@@ -256,3 +257,4 @@ def test_the_report_names_data_files_without_machine_paths(tmp_path):
     assert recorded_path(str(inside), data) == "redocred/dev_revised.json"
     assert recorded_path(str(tmp_path / "notes" / "a.md"), data) == "notes/a.md"
     assert recorded_path(str(tmp_path / "notes" / "a.md"), None) == "notes/a.md"
+    assert recorded_path(str(data), data) == data.name  # the data folder itself

@@ -203,7 +203,7 @@ def run(
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seconds": round(time.perf_counter() - started, 1),
         "config": {
-            k: (str(v) if isinstance(v, Path) else v)
+            k: (recorded_path(str(v), root) if isinstance(v, Path) else v)
             for k, v in asdict(cfg).items()
             if k not in ("references", "model_url", "server")  # the server is in "models"
         }
@@ -220,7 +220,8 @@ def recorded_path(path: str, root: Path | None) -> str:
     data folder when it lies there, else its folder's name and its own."""
     resolved = Path(path).resolve()
     if root is not None and resolved.is_relative_to(Path(root).resolve()):
-        return resolved.relative_to(Path(root).resolve()).as_posix()
+        inside = resolved.relative_to(Path(root).resolve()).as_posix()
+        return resolved.name if inside == "." else inside
     return f"{resolved.parent.name}/{resolved.name}"
 
 

@@ -1,4 +1,4 @@
-"""Every test gets its own MEMLLM_HOME and the deterministic hash embedder."""
+"""Every test gets its own MEMLLM_HOME, settings file and the deterministic hash embedder."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import settings
 from typer.testing import CliRunner
 
 from memllm_cli.cli import app
+from memllm_cli.config_file import KEYS
 from memllm_cli.datasets.redocred import load
 from memllm_cli.embed.hashed import HashEmbedder
 from memllm_cli.runtime import models
@@ -25,10 +26,22 @@ settings.register_profile("explore", derandomize=False, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "memllm"))
 
 
+SETTING_ENV = (
+    "MEMLLM_PROFILE",
+    "MEMLLM_API_KEY",
+    "OPENAI_API_KEY",
+    *(key.env for key in KEYS.values() if key.env),
+)
+
+
 @pytest.fixture(autouse=True)
 def memllm_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("MEMLLM_HOME", str(home))
+    # The settings a user's shell or settings file holds never reach a test.
+    monkeypatch.setenv("MEMLLM_CONFIG", str(tmp_path / "config" / "config.toml"))
+    for name in SETTING_ENV:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MEMLLM_EMBEDDER", "hash")
     monkeypatch.setenv("MEMLLM_DEBUG", "1")  # a bug's traceback fails the test that meets it
     return home

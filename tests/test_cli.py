@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from memllm_cli.cli import app
+from memllm_cli.cli import app, output
 
 
 def seed(cli):
@@ -34,7 +34,8 @@ def test_help_lists_every_command_with_a_description(cli):
         ["facts", c]
         for c in ("add", "list", "show", "edit", "rm", "query", "search", "import", "export")
     ]
-    + [["relations", "list"], ["relations", "set"], ["history"], ["undo"], ["doctor"]],
+    + [["relations", "list"], ["relations", "set"], ["history"], ["undo"], ["doctor"]]
+    + [["config", c] for c in ("show", "get", "set", "unset", "path", "edit")],
 )
 def test_every_command_help_has_an_example(cli, command):
     result = cli(*command, "--help")
@@ -92,11 +93,46 @@ def test_every_listing_has_the_same_output_options(cli, command):
     assert rows and json.loads(cli(*command, "--json").stdout) == rows
     parsed = list(csv.DictReader(io.StringIO(cli(*command, "--csv").stdout)))
     assert len(parsed) == len(rows)
-    assert cli(*command).stdout.count("\n") > len(rows)  # a table: header, then rows
+    # Piped (CliRunner's stdout is no terminal): one tab-separated row a line, no header.
+    piped = cli(*command).stdout.splitlines()
+    assert len(piped) == len(rows)
+    assert {line.count("\t") for line in piped} == {len(parsed[0]) - 1}
+    assert [line.split("\t")[0] for line in piped] == [next(iter(r.values())) for r in parsed]
     for flags in (["--json", "--csv"], ["--jsonl", "--json"], ["--csv", "--jsonl", "--json"]):
         result = cli(*command, *flags)
         assert result.exit_code == 2 and "choose one of --json, --jsonl and --csv" in result.stderr
         assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", LISTINGS, ids=lambda c: " ".join(c[:2]))
+def test_a_listing_at_a_terminal_is_a_table(cli, command, monkeypatch):
+    seed(cli)
+    rows = jsonl(cli(*command, "--jsonl").stdout)
+    monkeypatch.setattr(output, "stdout_is_terminal", lambda: True)
+    table = cli(*command).stdout
+    assert "\t" not in table
+    assert table.count("\n") > len(rows)  # a header, then the rows
+
+
+def test_piped_rows_escape_backslashes_and_keep_whole_timestamps(cli):
+    cli("facts", "add", "Ingrid\\Solberg", "note", "a  b")
+    row = cli("facts", "list").stdout
+    fact = jsonl(cli("facts", "list", "--jsonl").stdout)[0]
+    assert row == f"1\tIngrid\\\\Solberg\tnote\ta b\tmanual\t{fact['valid_from']}\n"
+    assert cli("relations", "list").stdout.count("\n") == len(
+        jsonl(cli("relations", "list", "--jsonl").stdout)
+    )
+
+
+def test_tsv_cells_escape_tabs_newlines_and_returns(capsys):
+    rows = [{"a": "x\ty", "b": "one\ntwo\r", "c": None}, {"a": 1, "b": True, "c": "\\t"}]
+    assert output.render(rows, "tsv", [("a", "A"), ("b", "B"), ("c", "C")]) == 2
+    assert capsys.readouterr().out == "x\\ty\tone\\ntwo\\r\t\n1\tTrue\t\\\\t\n"
+
+
+def test_an_empty_tsv_listing_says_so_on_stderr_only(cli):
+    result = cli("facts", "list")
+    assert result.stdout == "" and result.stderr == "no facts\n"
 
 
 def test_as_of(cli):

@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 
 from memllm_cli import system
-from memllm_cli.cli import converse, entities, evaluate, facts, history, ingest, relations
+from memllm_cli.cli import complete, converse, entities, facts, history, ingest, relations
 from memllm_cli.cli import doctor as doctor_cmd
 from memllm_cli.cli import mcp as mcp_cmd
-from memllm_cli.cli.common import MemllmGroup, state
+from memllm_cli.cli.common import MemllmGroup, settings, state
 
 app = typer.Typer(
     name="memllm",
@@ -22,11 +22,11 @@ app = typer.Typer(
         "read and written by a small language model (MemLLM)."
     ),
     epilog=(
-        "The memory is MEMLLM_HOME/memory.db (or --db), readable by you alone. Nothing leaves "
-        "this machine. An unexpected error prints one line; MEMLLM_DEBUG=1 shows its traceback."
+        "The memory is MEMLLM_HOME/memory.db (or --db, MEMLLM_DB, or the settings file: "
+        "memllm config show), readable by you alone. Nothing leaves this machine. An "
+        "unexpected error prints one line; MEMLLM_DEBUG=1 shows its traceback."
     ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -41,8 +41,8 @@ app.add_typer(relations.app, name="relations")
 app.command("history")(history.history)
 app.command("undo")(history.undo)
 app.command("doctor")(doctor_cmd.doctor)
-app.command("eval")(evaluate.evaluate)
 app.command("mcp")(mcp_cmd.mcp)
+# `memllm eval` and `memllm config` are added by MemllmGroup when named (MemllmGroup.LAZY)
 
 
 def _version(value: bool) -> None:
@@ -69,7 +69,17 @@ def root(
     ctx: typer.Context,
     db: Annotated[
         Path | None,
-        typer.Option("--db", help="The memory file (default: MEMLLM_HOME/memory.db)."),
+        typer.Option(
+            "--db", help="The memory file (default: MEMLLM_DB, the settings file, or MEMLLM_HOME)."
+        ),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile",
+            help="A profile of the settings file: its memory, model and name (or MEMLLM_PROFILE).",
+            autocompletion=complete.profiles,
+        ),
     ] = None,
     version: Annotated[
         bool | None,
@@ -81,7 +91,13 @@ def root(
         ),
     ] = None,
 ) -> None:
-    state(ctx).db = db
+    app_state = state(ctx)
+    app_state.db = db
+    app_state.profile = profile
+    if profile is not None and ctx.invoked_subcommand != "config":
+        # A profile the settings file lacks fails before any work. (One from MEMLLM_PROFILE
+        # fails where a setting is first read: a command given --db reads none.)
+        settings(ctx).check()
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 import typer
 from typer.core import TyperGroup
@@ -17,6 +17,7 @@ from typer.exceptions import TyperException
 from memllm_cli.errors import InvalidInputError, StoreError, explain
 
 if TYPE_CHECKING:
+    from memllm_cli.config import Settings
     from memllm_cli.embed import Embedder
     from memllm_cli.store import Store
 
@@ -32,7 +33,30 @@ class MemllmGroup(TyperGroup):
     Domain errors and the errors bad input or a damaged file cause (see
     :func:`memllm_cli.errors.explain`) say what went wrong. Anything else is a bug: one
     line names it, and ``MEMLLM_DEBUG=1`` lets its traceback through instead.
+
+    The command groups in :attr:`LAZY` are built only when named (or listed in help):
+    typer builds every command's options at start-up, which ``facts list`` would pay for.
     """
+
+    # name: the module whose ``app`` (a typer.Typer) makes the command
+    LAZY: ClassVar[dict[str, str]] = {
+        "eval": "memllm_cli.cli.evaluate",
+        "config": "memllm_cli.cli.config",
+    }
+
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in self.LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            from importlib import import_module
+
+            from typer.main import get_command
+
+            command = get_command(import_module(self.LAZY[cmd_name]).app)
+            command.name = cmd_name
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -75,6 +99,8 @@ def one_line(text: str) -> str:
 @dataclass
 class AppState:
     db: Path | None = None
+    profile: str | None = None
+    settings: Settings | None = None
     store: Store | None = None
 
 
@@ -85,23 +111,42 @@ def state(ctx: typer.Context) -> AppState:
     return root.obj
 
 
+def settings(ctx: typer.Context) -> Settings:
+    """The settings of this command (``--profile``, environment, settings file); made once."""
+    from memllm_cli.config import Settings
+
+    app_state = state(ctx)
+    if app_state.settings is None:
+        app_state.settings = Settings(app_state.profile)
+    return app_state.settings
+
+
 def open_store(ctx: typer.Context) -> Store:
-    """The memory chosen by ``--db``, ``MEMLLM_HOME`` or the platform default; opened once."""
-    from memllm_cli import config, system
+    """The memory chosen by ``--db``, ``MEMLLM_DB``, the settings file or the default
+    (``MEMLLM_HOME/memory.db``); opened once."""
     from memllm_cli.store import Store
 
     app_state = state(ctx)
     if app_state.store is None:
-        path = app_state.db
+        path = app_state.db  # --db needs no settings (nor their start-up time)
         if path is None:
-            path = config.default_db_path()
-            try:
-                system.make_private_folder(path.parent)
-            except OSError as exc:
-                raise StoreError(f"cannot create the memory folder {path.parent}: {exc}") from exc
+            chosen = settings(ctx).get("db")
+            path = Path(str(chosen.value))
+            if not chosen.given:  # the default place, or one the settings file names
+                _make_folder(path.parent)
         app_state.store = Store.open(path)
         ctx.find_root().call_on_close(app_state.store.close)
     return app_state.store
+
+
+def _make_folder(folder: Path) -> None:
+    """The memory's folder, readable by you alone, made if missing."""
+    from memllm_cli import system
+
+    try:
+        system.make_private_folder(folder)
+    except OSError as exc:
+        raise StoreError(f"cannot create the memory folder {folder}: {exc}") from exc
 
 
 @contextmanager

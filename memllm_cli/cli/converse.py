@@ -26,6 +26,9 @@ from memllm_cli.cli.options import (
 from memllm_cli.cli.output import JsonFlag, emit, message, render
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from memllm_cli.cli.lineedit import LineReader
     from memllm_cli.runtime.loop import Answer, Session
     from memllm_cli.store.models import WriteResult
 
@@ -60,7 +63,7 @@ def ask(
     server_kind: ServerKind = "auto",
     api_key: ApiKey = None,
     timeout: Timeout = None,
-    me: Me = "me",
+    me: Me = None,
     max_tokens: MaxTokens = 256,
     threads: Threads = None,
     gpu_layers: GpuLayers = None,
@@ -86,7 +89,9 @@ def ask(
     question = question.strip()
     if not question:
         raise InvalidInputError("the question is empty")
-    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
+    server = server_options(
+        model_url, api_key, server_kind, served_adapter, timeout, ctx, model_path
+    )
     session, load_seconds = open_session(
         ctx,
         model_path,
@@ -131,6 +136,7 @@ CHAT_HELP = """commands:
   /memory on|off read and write memory, or not
   /help          this help
   /quit          leave (or Ctrl-D)"""
+SLASH_COMMANDS = ("/facts", "/undo", "/forget", "/memory", "/help", "/quit", "/exit")
 
 
 def chat(
@@ -145,7 +151,7 @@ def chat(
     server_kind: ServerKind = "auto",
     api_key: ApiKey = None,
     timeout: Timeout = None,
-    me: Me = "me",
+    me: Me = None,
     max_tokens: MaxTokens = 256,
     threads: Threads = None,
     gpu_layers: GpuLayers = None,
@@ -158,17 +164,23 @@ def chat(
 ) -> None:
     """Talk with your memory: questions read it, statements write to it (undoable).
 
-    Ctrl-C cancels the current answer; Ctrl-D leaves. Type /help for commands.
+    Ctrl-C cancels the current answer; Ctrl-D leaves. Type /help for commands. At a
+    terminal, lines can be edited and earlier ones recalled (arrow keys, Ctrl-R; Tab
+    completes commands); they are kept in MEMLLM_HOME/chat_history, readable by you
+    alone, except those typed with a leading space.
 
     Example: memllm chat --me "Ingrid Solberg"
     """
-    import uuid
-
     from rich.console import Console
+
+    from memllm_cli.cli.lineedit import HISTORY_FILE, line_reader
+    from memllm_cli.config import home_dir
 
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
+    server = server_options(
+        model_url, api_key, server_kind, served_adapter, timeout, ctx, model_path
+    )
     session, _ = open_session(
         ctx,
         model_path,
@@ -186,14 +198,24 @@ def chat(
             f"[dim]  ⟨{kind}⟩ {text}[/dim]", markup=True, highlight=False
         )
     session.on_text = lambda text: console.print(text, end="", markup=False, highlight=False)
-    session_id = uuid.uuid4().hex[:12]
-    history: list[tuple[str, str]] = []
     err.print(
         f"[dim]memllm chat · {session.model.name} · /help for commands · Ctrl-D to leave[/dim]"
     )
+    with line_reader(console, home_dir() / HISTORY_FILE, SLASH_COMMANDS) as reader:
+        _converse(session, reader, console, err, history_chars)
+
+
+def _converse(
+    session: Session, reader: LineReader, console: Console, err: Console, history_chars: int
+) -> None:
+    """The chat loop: a line in, memory written or read, a reply out; until /quit or EOF."""
+    import uuid
+
+    session_id = uuid.uuid4().hex[:12]
+    history: list[tuple[str, str]] = []
     while True:
         try:
-            line = console.input("[bold]you›[/bold] ").strip()
+            line = reader.read().strip()
         except EOFError:
             err.print()
             return

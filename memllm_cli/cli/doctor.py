@@ -45,7 +45,7 @@ def doctor(
     findings = [*checks.check(store, model.model_id), _model_finding()]
     columns = [("check", "check"), ("level", "level"), ("count", "count"), ("detail", "detail")]
     render((f.to_dict() for f in findings), fmt, columns)
-    if fmt == "table":
+    if fmt in ("table", "tsv"):
         for finding in findings:
             for example in finding.examples:
                 message(f"  {finding.check}: {example}")

@@ -203,3 +203,9 @@ def evaluate(
     if "notes" in report["results"]:
         rows, notes_columns = notes_table(report["results"]["notes"])
         render(rows, "table", notes_columns)
+
+
+# `memllm eval`, built only when named (see MemllmGroup.LAZY): its many options would
+# otherwise cost every command's start-up.
+app = typer.Typer()
+app.command("eval")(evaluate)

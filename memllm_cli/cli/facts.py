@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from memllm_cli.cli.common import MAX_INT, embedder, open_input, open_store
+from memllm_cli.cli.complete import fact_ids, relation_labels
 from memllm_cli.cli.output import CsvFlag, JsonFlag, emit, listing, message, render, report_import
 
 if TYPE_CHECKING:
@@ -28,6 +29,9 @@ FACT_COLUMNS = [
     ("valid_from", "since"),
 ]
 ALL_COLUMNS = [*FACT_COLUMNS, ("status", "status"), ("valid_to", "until")]
+FactId = Annotated[
+    int, typer.Argument(metavar="ID", min=1, max=MAX_INT, help="The fact.", autocompletion=fact_ids)
+]
 
 
 def _report(result: WriteResult) -> None:
@@ -49,7 +53,10 @@ def _report(result: WriteResult) -> None:
 def add(
     ctx: typer.Context,
     subject: Annotated[str, typer.Argument(help="Who or what the fact is about.")],
-    relation: Annotated[str, typer.Argument(help="A relation label or Wikidata P-id.")],
+    relation: Annotated[
+        str,
+        typer.Argument(help="A relation label or Wikidata P-id.", autocompletion=relation_labels),
+    ],
     obj: Annotated[str, typer.Argument(metavar="OBJECT", help="The value.")],
     valid_from: Annotated[
         str | None, typer.Option("--valid-from", help="When it became true (YYYY-MM-DD).")
@@ -83,7 +90,10 @@ def list_(
     subject: Annotated[
         str | None, typer.Option("--subject", "-s", help="Exact name or alias.")
     ] = None,
-    relation: Annotated[str | None, typer.Option("--relation", "-r", help="Label or P-id.")] = None,
+    relation: Annotated[
+        str | None,
+        typer.Option("--relation", "-r", help="Label or P-id.", autocompletion=relation_labels),
+    ] = None,
     obj: Annotated[str | None, typer.Option("--object", "-o", help="Exact name or alias.")] = None,
     source: Annotated[
         str | None, typer.Option(help="Document path (or its file name) or sha256 prefix.")
@@ -128,9 +138,7 @@ def list_(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    fact_id: Annotated[
-        int, typer.Argument(metavar="ID", min=1, max=MAX_INT, help="The fact's id.")
-    ],
+    fact_id: FactId,
     json_: JsonFlag = False,
 ) -> None:
     """Show one fact: its evidence (source and sentence), its versions and its operations.
@@ -178,11 +186,12 @@ def show(
 @app.command("edit")
 def edit(
     ctx: typer.Context,
-    fact_id: Annotated[
-        int, typer.Argument(metavar="ID", min=1, max=MAX_INT, help="The fact to correct.")
-    ],
+    fact_id: FactId,
     subject: Annotated[str | None, typer.Option("--subject", help="New subject.")] = None,
-    relation: Annotated[str | None, typer.Option("--relation", help="New relation.")] = None,
+    relation: Annotated[
+        str | None,
+        typer.Option("--relation", help="New relation.", autocompletion=relation_labels),
+    ] = None,
     obj: Annotated[str | None, typer.Option("--object", help="New object.")] = None,
 ) -> None:
     """Correct a fact. The old version is kept, superseded by the new one; undo reverts.
@@ -201,8 +210,11 @@ def edit(
 @app.command("rm")
 def rm(
     ctx: typer.Context,
-    fact_ids: Annotated[
-        list[int], typer.Argument(metavar="ID...", min=1, max=MAX_INT, help="Facts to delete.")
+    ids: Annotated[
+        list[int],
+        typer.Argument(
+            metavar="ID...", min=1, max=MAX_INT, help="Facts to delete.", autocompletion=fact_ids
+        ),
     ],
 ) -> None:
     """Delete facts. They stay in history (facts list --all) and undo brings them back.
@@ -210,8 +222,8 @@ def rm(
     Example: memllm facts rm 12 13
     """
     store = open_store(ctx)
-    with store.batch("rm", "facts rm " + " ".join(map(str, fact_ids))):
-        removed = [store.remove_fact(fact_id) for fact_id in fact_ids]
+    with store.batch("rm", "facts rm " + " ".join(map(str, ids))):
+        removed = [store.remove_fact(fact_id) for fact_id in ids]
     for fact in removed:
         message(f"deleted fact {fact.id}: {fact.label}")
 
@@ -284,13 +296,7 @@ def search(
         store, text, None if keyword else _indexed_embedder(store), limit=limit, include_all=all_
     )
     columns = [*FACT_COLUMNS[:4], ("score", "score"), ("matched", "matched")]
-    rows = (
-        {**hit.to_dict(), "matched": ", ".join(hit.matched)}
-        if fmt in ("table", "csv")
-        else hit.to_dict()
-        for hit in hits
-    )
-    render(rows, fmt, columns, empty="nothing found")
+    render((hit.to_dict() for hit in hits), fmt, columns, empty="nothing found")
 
 
 def _indexed_embedder(store: Store) -> Embedder:

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import MAX_INT, open_store
+from memllm_cli.cli.complete import fact_ids
 from memllm_cli.cli.output import JsonFlag, listing, message, render
 
 COLUMNS = [
@@ -31,7 +32,10 @@ def history(
         int | None, typer.Option("--batch", "-b", min=1, max=MAX_INT, help="Only this batch.")
     ] = None,
     fact: Annotated[
-        int | None, typer.Option("--fact", min=1, max=MAX_INT, help="Only ops on this fact.")
+        int | None,
+        typer.Option(
+            "--fact", min=1, max=MAX_INT, help="Only ops on this fact.", autocompletion=fact_ids
+        ),
     ] = None,
     *,
     fmt: str,

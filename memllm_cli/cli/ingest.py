@@ -69,7 +69,7 @@ def ingest(
     server_kind: ServerKind = "auto",
     api_key: ApiKey = None,
     timeout: Timeout = None,
-    me: Me = "me",
+    me: Me = None,
     max_tokens: MaxTokens = 256,
     threads: Threads = None,
     gpu_layers: GpuLayers = None,
@@ -110,7 +110,9 @@ def ingest(
     include, exclude = include or DEFAULT_INCLUDE, exclude or ()
     if watch:
         _check_watchable(paths, dry_run)
-    server = server_options(model_url, api_key, server_kind, served_adapter, timeout)
+    server = server_options(
+        model_url, api_key, server_kind, served_adapter, timeout, ctx, model_path
+    )
     store = open_store(ctx)
     skipped = Skipped()
     found = list(discover(paths, include, exclude, skipped))

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from memllm_cli.cli.common import embedder, open_store
-from memllm_cli.cli.options import Me, ModelName, ModelPath, ModelUrl
+from memllm_cli.cli.options import (
+    Me,
+    ModelName,
+    ModelPath,
+    ModelUrl,
+    chosen_me,
+    load_chosen_model,
+    server_options,
+)
 from memllm_cli.cli.output import message
 
 
@@ -40,7 +48,7 @@ def mcp(
     model_path: ModelPath = None,
     model_url: ModelUrl = None,
     model_name: ModelName = None,
-    me: Me = "me",
+    me: Me = None,
 ) -> None:
     """Serve this memory to MCP clients: Claude Desktop, Cursor, Zed, agents.
 
@@ -65,14 +73,15 @@ def mcp(
     require_sdk()
     from memllm_cli.mcp_server.server import build, serve_http, serve_stdio
     from memllm_cli.mcp_server.tools import MemoryTools
-    from memllm_cli.runtime import models
 
+    # the settings' server, key, threads and GPU layers apply; a bad one fails here
+    server = server_options(model_url, None, "auto", False, None, ctx, model_path)
     store = open_store(ctx)
     tools = MemoryTools(
         store,
         embedder(),
-        lambda: models.load_model(model_path, model_url, model_name=model_name),
-        me=me,
+        lambda: load_chosen_model(ctx, model_path, model_url, model_name, server=server),
+        me=chosen_me(ctx, me),
     )
     try:
         server = build(tools, read_only=read_only)

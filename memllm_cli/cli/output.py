@@ -1,7 +1,11 @@
 """Rendering for every listing: a table for people, JSON / JSONL / CSV for pipes.
 
-Rows are dicts and stream through: JSONL and CSV print as rows arrive, JSON as
+Rows are dicts and stream through: JSONL, CSV and TSV print as rows arrive, JSON as
 one array written incrementally. ``rich`` is imported only to draw a table.
+Without a format flag a listing is a table at a terminal and tab-separated rows
+when stdout is a pipe or file (as ``gh`` does): no header, one row a line, values
+whole (timestamps to the microsecond), and a tab, newline, carriage return or
+backslash inside a value written ``\\t``, ``\\n``, ``\\r``, ``\\\\``.
 Messages for the person go to stderr.
 """
 
@@ -27,13 +31,24 @@ _FORMAT_FLAGS = (
     ("jsonl", "jsonl", JsonlFlag),
     ("csv_", "csv", CsvFlag),
 )
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def table_format() -> str:
+    """``table`` for a person at a terminal, ``tsv`` for a pipe or a file."""
+    return "table" if stdout_is_terminal() else "tsv"
 
 
 def listing(command: Callable[..., None]) -> Callable[..., None]:
     """Give a listing command the output options: ``--json``, ``--jsonl`` or ``--csv``.
 
     The command declares a keyword-only ``fmt: str`` and receives "json", "jsonl",
-    "csv" or "table" (no flag); two flags at once are a usage error.
+    "csv", or with no flag "table" (a terminal) or "tsv" (a pipe); two flags at once
+    are a usage error.
     """
     signature = inspect.signature(command, eval_str=True)
     shown = [p for p in signature.parameters.values() if p.name != "fmt"] + [
@@ -46,7 +61,7 @@ def listing(command: Callable[..., None]) -> Callable[..., None]:
         chosen = [fmt for name, fmt, _ in _FORMAT_FLAGS if kwargs.pop(name)]
         if len(chosen) > 1:
             raise typer.BadParameter("choose one of --json, --jsonl and --csv")
-        command(*args, fmt=chosen[0] if chosen else "table", **kwargs)
+        command(*args, fmt=chosen[0] if chosen else table_format(), **kwargs)
 
     # typer reads the options from the signature: the three flags instead of ``fmt``.
     with_format.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
@@ -60,9 +75,10 @@ def render(
     *,
     empty: str = "nothing to show",
 ) -> int:
-    """Print ``rows`` in ``fmt``; ``columns`` are (key, header) pairs for table and CSV.
+    """Print ``rows`` in ``fmt``; ``columns`` are (key, header) pairs for table, TSV and CSV.
 
-    JSON and JSONL carry every key of each row. Returns the number of rows.
+    JSON and JSONL carry every key of each row; a table, TSV and CSV show a list value
+    (aliases, matched fields) as one comma-separated cell. Returns the number of rows.
     """
     out = sys.stdout
     count = 0
@@ -82,8 +98,15 @@ def render(
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([header for _, header in columns])
         for row in rows:
-            writer.writerow(["" if row.get(key) is None else row.get(key) for key, _ in columns])
+            writer.writerow([_cell(row.get(key)) for key, _ in columns])
             count += 1
+    elif fmt == "tsv":
+        for row in rows:
+            out.write("\t".join(_cell(row.get(key)).translate(_TSV_ESCAPES) for key, _ in columns))
+            out.write("\n")
+            count += 1
+        if not count:
+            message(empty)
     else:
         count = _table(rows, columns, empty)
     return count
@@ -107,12 +130,19 @@ def _table(rows: Iterable[dict[str, Any]], columns: Sequence[tuple[str, str]], e
     return count
 
 
+def _cell(value: Any) -> str:
+    """One cell's text: nothing for None, a list joined with commas."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
 def _plain(value: Any) -> str:
     from rich.markup import escape
 
-    if value is None:
-        return ""
-    text = str(value)
+    text = _cell(value)
     # Timestamps read better to the minute in a table; JSON keeps them whole.
     if len(text) >= 26 and text[4] == "-" and text[10] == "T":
         text = text[:16].replace("T", " ")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
 from memllm_cli.cli.common import open_store
-from memllm_cli.cli.output import JsonFlag, listing, render
-
-if TYPE_CHECKING:
-    from memllm_cli.store.models import Relation
+from memllm_cli.cli.complete import relation_labels
+from memllm_cli.cli.output import JsonFlag, listing, render, table_format
 
 app = typer.Typer(
     help="List relations; add your own, change their cardinality, give them aliases.",
@@ -27,15 +24,6 @@ COLUMNS = [
 ]
 
 
-def _rows(relations: Iterable[Relation], fmt: str) -> Iterator[dict[str, Any]]:
-    """Relations as rows; a table or CSV shows the aliases as one comma-separated cell."""
-    for relation in relations:
-        row = relation.to_dict()
-        if fmt in ("table", "csv"):
-            row["aliases"] = ", ".join(row["aliases"])
-        yield row
-
-
 @app.command("list")
 @listing
 def list_(ctx: typer.Context, *, fmt: str) -> None:
@@ -43,13 +31,15 @@ def list_(ctx: typer.Context, *, fmt: str) -> None:
 
     Example: memllm relations list --csv
     """
-    render(_rows(open_store(ctx).relations(), fmt), fmt, COLUMNS)
+    render((relation.to_dict() for relation in open_store(ctx).relations()), fmt, COLUMNS)
 
 
 @app.command("set")
 def set_(
     ctx: typer.Context,
-    label: Annotated[str, typer.Argument(help="The relation (created if new).")],
+    label: Annotated[
+        str, typer.Argument(help="The relation (created if new).", autocompletion=relation_labels)
+    ],
     cardinality: Annotated[
         str | None, typer.Option(help="one: a new object supersedes the old; many: they add up.")
     ] = None,
@@ -63,15 +53,19 @@ def set_(
     Example: memllm relations set "favourite food" --cardinality one
     """
     relation = open_store(ctx).set_relation(label, cardinality=cardinality, pid=pid)
-    fmt = "jsonl" if json_ else "table"
-    render(_rows([relation], fmt), fmt, COLUMNS)
+    render([relation.to_dict()], "jsonl" if json_ else table_format(), COLUMNS)
 
 
 @app.command("alias")
 def alias(
     ctx: typer.Context,
     alias: Annotated[str, typer.Argument(help="Another wording, e.g. 'lives in'.")],
-    label: Annotated[str, typer.Argument(help="The relation it means (label, P-id or alias).")],
+    label: Annotated[
+        str,
+        typer.Argument(
+            help="The relation it means (label, P-id or alias).", autocompletion=relation_labels
+        ),
+    ],
     remove: Annotated[
         bool, typer.Option("--remove", help="Stop ALIAS meaning a relation (LABEL is checked).")
     ] = False,
@@ -88,5 +82,4 @@ def alias(
         relation = store.remove_relation_alias(alias, label)
     else:
         relation = store.add_relation_alias(alias, label)
-    fmt = "jsonl" if json_ else "table"
-    render(_rows([relation], fmt), fmt, COLUMNS)
+    render([relation.to_dict()], "jsonl" if json_ else table_format(), COLUMNS)

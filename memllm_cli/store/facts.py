@@ -95,6 +95,30 @@ class FactTable:
         for row in self._conn.execute(sql, params):
             yield Fact(*row)
 
+    def with_id_prefix(self, prefix: str, limit: int) -> list[Fact]:
+        """Facts whose id starts with the digits ``prefix``, newest first, at most ``limit``
+        (shell completion). Each id range the prefix covers (12: 12, 120-129, 1200-1299, ...)
+        is one primary-key range, so a large memory costs no scan."""
+        if prefix and not (prefix.isascii() and prefix.isdigit() and prefix[0] != "0"):
+            return []
+        last = self._conn.execute("SELECT max(id) FROM facts").fetchone()[0] or 0
+        ranges = [(1, last)]
+        if prefix:
+            ranges, low, high = [], int(prefix), int(prefix)
+            while low <= last:
+                ranges.append((low, high))
+                low, high = low * 10, high * 10 + 9
+        found: list[Fact] = []
+        for low, high in reversed(ranges):
+            rows = self._conn.execute(
+                FACT_SELECT + " WHERE f.id BETWEEN ? AND ? ORDER BY f.id DESC LIMIT ?",
+                (low, high, limit - len(found)),
+            )
+            found.extend(Fact(*row) for row in rows)
+            if len(found) >= limit:
+                break
+        return found
+
     def tally(self) -> dict[tuple[str, str], int]:
         """The number of facts of each (status, origin)."""
         rows = self._conn.execute("SELECT status, origin, count(*) FROM facts GROUP BY 1, 2")

@@ -65,6 +65,15 @@ class Relations:
         row = self._conn.execute("SELECT label FROM relations WHERE id = ?", (relation_id,))
         return row.fetchone()[0]
 
+    def labels_starting(self, prefix: str, limit: int) -> list[str]:
+        """Labels that start with ``prefix`` (case and spacing folded), for shell completion."""
+        key = norm(prefix)
+        rows = self._conn.execute(
+            "SELECT label FROM relations WHERE norm >= ? AND norm < ? ORDER BY norm LIMIT ?",
+            (key, key + "\U0010ffff", limit),
+        )
+        return [row[0] for row in rows]
+
     def relations(self) -> list[Relation]:
         """Every relation by label, with its number of current facts and its aliases."""
         rows = self._conn.execute(

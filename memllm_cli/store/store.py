@@ -181,6 +181,10 @@ class Store:
     def relations(self) -> list[Relation]:
         return self.relation_table.relations()
 
+    def relation_labels(self, prefix: str = "", limit: int = 50) -> list[str]:
+        """Relation labels starting with ``prefix``, in order (shell completion)."""
+        return self.relation_table.labels_starting(prefix, limit)
+
     def set_relation(
         self, label: str, *, cardinality: str | None = None, pid: str | None = None
     ) -> Relation:
@@ -200,6 +204,10 @@ class Store:
     def facts(self, flt: FactFilter | None = None) -> Iterator[Fact]:
         """Facts matching ``flt``, oldest first, streamed."""
         return self.fact_table.matching(flt)
+
+    def facts_with_id_prefix(self, prefix: str = "", limit: int = 50) -> list[Fact]:
+        """Facts whose id starts with ``prefix``, newest first (shell completion)."""
+        return self.fact_table.with_id_prefix(prefix, limit)
 
     def count_facts(self, flt: FactFilter | None = None) -> int:
         return self.fact_table.count(flt)

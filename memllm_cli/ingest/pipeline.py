@@ -40,7 +40,7 @@ from memllm_cli.ingest.notemeta import FRONT_MATTER, note_title, property_facts,
 from memllm_cli.ingest.reports import DocumentReport, Progress
 from memllm_cli.ingest.spool import ReadSpool, SentenceRead, Triples
 from memllm_cli.ingest.text import Counted, Sentence, invalid_utf8, is_binary, sentences
-from memllm_cli.ingest.vault import Note
+from memllm_cli.ingest.vault import Note, Property
 from memllm_cli.protocol import PROTOCOL_VERSION, ProtocolError
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.model import PromptTooLongError
@@ -242,30 +242,25 @@ class Ingestor:
         title = note_title(doc.path, doc.temporary)
         valid_from = DocumentDates("" if doc.temporary else doc.path.name).date
         for prop, relation in property_facts(self.store, note, title):
-            evidence = Evidence(
-                origin="document",
-                source_kind="document",
-                uri=doc.uri,
-                sha256=sha,
-                sentence=prop.text,
-                line_start=prop.line_start,
-                line_end=prop.line_end,
-                extractor=FRONT_MATTER,
-            )
+            evidence = self._evidence(doc, sha, prop, extractor=FRONT_MATTER)
             for value in prop.values:
                 self._store(str(title), relation, value, evidence, report, kept, scope, valid_from)
 
-    def _evidence(self, doc: Document, sha: str, sentence: Sentence) -> Evidence:
+    def _evidence(
+        self, doc: Document, sha: str, said: Sentence | Property, extractor: str | None = None
+    ) -> Evidence:
+        """Where a fact of ``doc`` was stated: by the model's write, under the protocol, or
+        by front matter (``extractor``), which is no memory call."""
         return Evidence(
             origin="document",
             source_kind="document",
             uri=doc.uri,
             sha256=sha,
-            sentence=sentence.text,
-            line_start=sentence.line_start,
-            line_end=sentence.line_end,
-            extractor=self._session().model.name,
-            protocol_version=PROTOCOL_VERSION,
+            sentence=said.text,
+            line_start=said.line_start,
+            line_end=said.line_end,
+            extractor=extractor or self._session().model.name,
+            protocol_version=None if extractor else PROTOCOL_VERSION,
         )
 
     def _triples(

@@ -196,7 +196,8 @@ def test_content_words_drop_question_words_and_keep_names():
 MOVED = Passage("My sister Ingrid moved from Oslo to Trondheim in May.", "n.md", 3, 3)
 WORKS = Passage("She now works as a chemist at NIVA.", "n.md", 4, 4, context=MOVED.text)
 PER = Passage("Per Hansen still lives in Bergen.", "n.md", 6, 6)
-PASSAGES = [MOVED, WORKS, PER]
+WIFE = Passage("His wife, Kari Dahl, teaches at UiB.", "n.md", 7, 7, context=PER.text)
+PASSAGES = [MOVED, WORKS, PER, WIFE]
 
 
 @pytest.mark.parametrize(
@@ -208,6 +209,9 @@ PASSAGES = [MOVED, WORKS, PER]
         ("When did Ingrid move to Trondheim?", "In May", [MOVED]),
         ("Where does my sister work?", "NIVA", [WORKS]),  # "my" names the user, as "My" does
         ("Who employs Ingrid?", "NIVA", [WORKS]),
+        ("Who is Per Hansen's wife?", "Kari Dahl", [WIFE]),  # "his" is Per: the line before
+        ("Who is Ingrid's wife?", "Kari Dahl", []),  # "his" is not Ingrid
+        ("Who employs Per Hansen?", "UiB", []),  # his wife's employer, not his
         # Invented, or not what the notes say:
         ("Where does Ingrid live now?", "Paris", []),
         ("When did Ingrid move to Trondheim?", "In June", []),
@@ -243,7 +247,7 @@ def test_notes_that_say_they_do_not_know_give_no_answer():
     assert supporting("What is Ingrid's job?", "a new job", [unsure]) == [unsure]
 
 
-def test_only_he_she_it_they_carry_a_name_over_from_the_sentence_before():
+def test_only_pronouns_carry_a_name_over_from_the_sentence_before():
     friend = Passage("Her friend Kari works at SINTEF.", "n.md", 5, 5, context=MOVED.text)
     assert supporting("Where does Ingrid work?", "SINTEF", [MOVED, friend]) == []
     assert supporting("Where does Ingrid work?", "NIVA", [MOVED, WORKS]) == [WORKS]

@@ -76,6 +76,7 @@ EVIDENCE_K = 3
 EVIDENCE_TOKENS = 32
 USER = "\x00user"  # what "I", "my" and "our" name: an anchor like any name
 SUBJECT_PRONOUNS = frozenset({"he", "she", "it", "they"})
+POSSESSIVES = frozenset({"his", "her", "its", "their"})
 WH = frozenset({"when", "who", "whom", "whose", "where"})
 _TIME_TEXT = """january february march april may june july august september october november
 december monday tuesday wednesday thursday friday saturday sunday spring summer autumn winter"""
@@ -107,19 +108,22 @@ def is_about(question: str, passage: Passage) -> bool:
     """Whether ``passage`` speaks of what ``question`` asks about.
 
     A question that names someone: the sentence names them too, or starts with
-    "he", "she", "it" or "they" after a sentence that does. A question that names
-    no one: the sentence holds at least half of its content words.
+    "he", "she", "it" or "they" after a sentence that does, or with "his", "her", "its"
+    or "their" and the word the question asks about ("Her partner, Luca Bassi, ..." for
+    "Who is Sofia's partner?"; "Her friend Kari works at SINTEF" is Kari's employer, not
+    Sofia's). A question that names no one: the sentence holds at least half of its
+    content words.
     """
     named = names(question)
     if named:
         if named & mentions(passage.text):
             return True
-        first = words(passage.text)[:1]
-        return (
-            bool(first)
-            and first[0].casefold() in SUBJECT_PRONOUNS
-            and bool(named & mentions(passage.context))
+        first = [w.casefold() for w in words(passage.text)[:2]]
+        refers = bool(first) and (
+            first[0] in SUBJECT_PRONOUNS
+            or (first[0] in POSSESSIVES and stem(first[-1]) in content_stems(question))
         )
+        return refers and bool(named & mentions(passage.context))
     content = content_stems(question)
     return 2 * len(content & mentions(passage.text)) >= len(content) > 0
 

@@ -142,6 +142,12 @@ def has_shape(question: str, claim: Sequence[str]) -> bool:
     return True
 
 
+def claimed(question: str, reply: str) -> list[str]:
+    """What ``reply`` claims: its content words (as written) that ``question`` does not hold."""
+    asked = content_stems(question)
+    return [w for w in words(reply) if w.casefold() not in STOPWORDS and stem(w) not in asked]
+
+
 def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[Passage]:
     """The passages that say ``reply`` in answer to ``question``; [] when they do not.
 
@@ -151,8 +157,7 @@ def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[P
     """
     if not reply.strip() or says_unknown(reply):
         return []
-    asked = content_stems(question)
-    claim = [w for w in words(reply) if w.casefold() not in STOPWORDS and stem(w) not in asked]
+    claim = claimed(question, reply)
     if not claim or not has_shape(question, claim):
         return []
     if stem(words(reply)[0]) in names(question):
@@ -181,9 +186,7 @@ def repairs(question: str, reply: str, passages: Sequence[Passage]) -> list[str]
     """
     about = [p for p in passages if is_about(question, p)]
     seen = {w.casefold() for p in about for w in words(p.text)}
-    asked = content_stems(question)
-    claim = {w.casefold() for w in words(reply) if w.casefold() not in STOPWORDS}
-    claim = {w for w in claim if stem(w) not in asked}
+    claim = {w.casefold() for w in claimed(question, reply)}
     known = claim & seen
     if not known or claim <= seen:
         return []
@@ -271,9 +274,7 @@ def facts_say(question: str, reply: str, found: Sequence[str]) -> str:
     shares no word with the facts read is replaced by them; a reply with no claim, or to
     a yes/no question ("Yes."), stands.
     """
-    asked = content_stems(question)
-    claim = {w.casefold() for w in words(reply) if w.casefold() not in STOPWORDS}
-    claim = {w for w in claim if stem(w) not in asked}
+    claim = {w.casefold() for w in claimed(question, reply)}
     known = {w.casefold() for item in found for w in words(item)}
     wh = WH | {"what", "which"}
     if not found or not claim or claim & known or not wh & {w.casefold() for w in words(question)}:

@@ -417,3 +417,33 @@ def test_the_settings_module_owns_the_default_home(memllm_home):
     assert config.default_db_path() == memllm_home / "memory.db"
     with pytest.raises(ConfigError):
         Settings("missing").check()
+
+
+def test_mcp_loads_its_model_with_the_threads_and_gpu_layers_asked(cli, settings_file, monkeypatch):
+    """`memllm mcp` loads the model on the first remember: with the flags, else the settings."""
+    pytest.importorskip("mcp")
+    from memllm_cli.mcp_server import server, tools
+
+    write_file(settings_file, "threads = 3\ngpu_layers = 5\n")
+    loaders, loaded = [], []
+
+    class Tools:
+        def __init__(self, store, embedder, load_model, *, me):
+            loaders.append(load_model)
+
+        def close(self):
+            pass
+
+    def load(path=None, url=None, *, model_name=None, server=None, threads=None, gpu_layers=None):
+        loaded.append((threads, gpu_layers))
+        return ScriptedModel([])
+
+    monkeypatch.setattr(tools, "MemoryTools", Tools)
+    monkeypatch.setattr(server, "build", lambda t, read_only=False: None)
+    monkeypatch.setattr(server, "serve_stdio", lambda s: None)
+    monkeypatch.setattr(models, "load_model", load)
+    assert cli("mcp").exit_code == 0
+    assert cli("mcp", "--threads", "2", "--n-gpu-layers", "0").exit_code == 0
+    for load_model in loaders:
+        load_model()
+    assert loaded == [(3, 5), (2, 0)]

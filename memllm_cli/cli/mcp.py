@@ -9,10 +9,12 @@ import typer
 
 from memllm_cli.cli.common import embedder, open_store
 from memllm_cli.cli.options import (
+    GpuLayers,
     Me,
     ModelName,
     ModelPath,
     ModelUrl,
+    Threads,
     chosen_me,
     load_chosen_model,
     server_options,
@@ -49,6 +51,8 @@ def mcp(
     model_url: ModelUrl = None,
     model_name: ModelName = None,
     me: Me = None,
+    threads: Threads = None,
+    gpu_layers: GpuLayers = None,
 ) -> None:
     """Serve this memory to MCP clients: Claude Desktop, Cursor, Zed, agents.
 
@@ -80,7 +84,15 @@ def mcp(
     tools = MemoryTools(
         store,
         embedder(),
-        lambda: load_chosen_model(ctx, model_path, model_url, model_name, server=server),
+        lambda: load_chosen_model(
+            ctx,
+            model_path,
+            model_url,
+            model_name,
+            server=server,
+            threads=threads,
+            gpu_layers=gpu_layers,
+        ),
         me=chosen_me(ctx, me),
     )
     try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
-from scripted_memllm import triples
+from scripted_memllm import RuleModel
 
 from memllm_cli.datasets.vault import edit_notes, write_vault
 from memllm_cli.ingest.discovery import DEFAULT_INCLUDE, Skipped, discover, walk
@@ -22,28 +22,16 @@ from memllm_cli.store import FactFilter, Store
 EMPTY = "({MEM_WRITE-->})"
 
 
-class Recorder:
+class Recorder(RuleModel):
     """The rule model of scripted_memllm, in-process, keeping every prompt it was given."""
 
-    name = "rules"
-    prompted = False
-
     def __init__(self) -> None:
+        super().__init__(delay=0.0)
         self.prompts: list[str] = []
 
-    def generate(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        stop: Sequence[str] = (),
-        grammar: str | None = None,
-        on_text: Callable[[str], None] | None = None,
-    ) -> Generation:
+    def generate(self, prompt: str, **options: Any) -> Generation:
         self.prompts.append(prompt)
-        focus = prompt.rsplit(USER_START, 1)[-1].split(USER_END, 1)[0]
-        written = ";".join(f"{s}>>{r}>>{o}" for s, r, o in triples(focus))
-        return Generation("({MEM_WRITE-->" + written + "})")
+        return super().generate(prompt, **options)
 
 
 @pytest.fixture

@@ -319,7 +319,7 @@ def write_private(path: Path, text: str) -> None:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-        os.chmod(temporary, 0o600)
+        system.keep_private(temporary)
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)

@@ -44,6 +44,11 @@ def create_private_file(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
+def keep_private(path: Path) -> None:
+    """Make the existing file ``path`` readable and writable by its owner alone (0600)."""
+    os.chmod(path, 0o600)
+
+
 def on_termination(handler: Handler) -> None:
     """Run ``handler`` when the process is asked to end: SIGTERM, and SIGBREAK on Windows."""
     for name in ("SIGTERM", "SIGBREAK"):

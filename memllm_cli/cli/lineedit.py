@@ -10,7 +10,6 @@ lines are read plainly, with no history.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -69,7 +68,7 @@ class LineReader:
             if not self._history.exists():
                 system.create_private_file(self._history)
             self._readline.write_history_file(str(self._history))
-            os.chmod(self._history, 0o600)
+            system.keep_private(self._history)
         except OSError as exc:
             message(f"warning: chat history not saved to {self._history}: {exc.strerror}")
 

@@ -47,6 +47,7 @@ from memllm_cli.store import Evidence, NameScope, Store, WriteResult
 from memllm_cli.store.changes import left_behind
 from memllm_cli.store.models import Passage
 from memllm_cli.store.read import read
+from memllm_cli.store.text import norm
 from memllm_cli.store.when import When, when_of
 from memllm_cli.untrusted import dictated
 from memllm_cli.words import words
@@ -340,7 +341,7 @@ class Session:
             if dictated(t, text):
                 self.dictated += 1
                 self._event("dropped", f"copied from a memory call in the text: {label}")
-            elif " ".join(t.subject.casefold().split()) == " ".join(t.object.casefold().split()):
+            elif norm(t.subject) == norm(t.object):  # one entity in the store
                 self._event("dropped", f"a name related to itself: {label}")
             elif not is_grounded(t, statement, context, self.me, known):
                 self._event("dropped", f"ungrounded write: {label}")

@@ -31,6 +31,29 @@ def test_one_write_example_per_sentence_with_the_pipelines_context(doc):
     assert data.is_empty_write(third) and not data.is_empty_write(first)
 
 
+def test_a_sentence_is_taught_only_the_facts_it_grounds(doc):
+    """Re-DocRED's inferred facts (neither name in the sentence) are not taught as writes."""
+    from dataclasses import replace
+
+    from memllm_cli.datasets.redocred import Label
+
+    inferred = Label(head=2, tail=1, relation="P131", evidence=(2,))  # "He likes rain."
+    doc = replace(doc, labels=(*doc.labels, inferred))
+    taught = [
+        parse_write(e.reply[0][0].removesuffix(prompts.IM_END))
+        for e in data.redocred_write([doc], None, grounded=True)
+    ]
+    assert taught[2] == []  # the sentence names neither Equinor nor Tromsø
+    everything = [
+        parse_write(e.reply[0][0].removesuffix(prompts.IM_END))
+        for e in data.redocred_write([doc], None)  # the shipped recipe: all of them
+    ]
+    assert everything[2] == [
+        Triple("Equinor", "located in the administrative territorial entity", "Tromsø")
+    ]
+    assert taught[:2] == everything[:2]
+
+
 def test_read_example_trains_the_call_and_answer_not_the_results():
     query = ReadQuery("place of birth", subject="Ada Dahl")
     example = data.read_example(

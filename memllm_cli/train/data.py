@@ -35,6 +35,7 @@ from memllm_cli.protocol import (
     read_opening,
 )
 from memllm_cli.runtime import prompts
+from memllm_cli.runtime.grounding import is_grounded
 
 
 @dataclass(frozen=True)
@@ -112,20 +113,29 @@ def _name(doc: Document, entity: int, sentence: int) -> str:
     raise ValueError(f"entity {entity} of {doc.title!r} has no mention")
 
 
-def stated_at(doc: Document, head: int, tail: int, evidence: Sequence[int]) -> int:
+def stated_at(
+    doc: Document, head: int, tail: int, evidence: Sequence[int], named: bool = False
+) -> int:
     """The sentence that completes a fact: its last evidence sentence, or failing that
-    the sentence where the later of its two entities first appears."""
+    the sentence where the later of its two entities first appears.
+
+    ``named``: the last evidence sentence that names one of its entities, where one does
+    (a grounded write needs a name in its sentence).
+    """
     if evidence:
-        return max(evidence)
+        naming = {m.sentence for e in (head, tail) for m in doc.entities[e]} if named else ()
+        return max([i for i in evidence if i in naming] or evidence)
     first = [min(m.sentence for m in doc.entities[e]) for e in (head, tail)]
     return max(first)
 
 
-def document_triples(doc: Document, data: Path | None) -> dict[int, list[Triple]]:
-    """Each sentence's facts, named as ``_name`` chooses."""
+def document_triples(
+    doc: Document, data: Path | None, named: bool = False
+) -> dict[int, list[Triple]]:
+    """Each sentence's facts, named as ``_name`` chooses (``named``: see ``stated_at``)."""
     by_sentence: dict[int, list[Triple]] = {}
     for label in doc.labels:
-        at = stated_at(doc, label.head, label.tail, label.evidence)
+        at = stated_at(doc, label.head, label.tail, label.evidence, named)
         triple = Triple(
             _name(doc, label.head, at), label_for(label.relation, data), _name(doc, label.tail, at)
         )
@@ -134,14 +144,33 @@ def document_triples(doc: Document, data: Path | None) -> dict[int, list[Triple]
     return by_sentence
 
 
-def redocred_write(docs: Sequence[Document], data: Path | None) -> Iterator[Example]:
-    """One write example per sentence, with the ingest pipeline's context."""
+def redocred_write(
+    docs: Sequence[Document], data: Path | None, grounded: bool = False
+) -> Iterator[Example]:
+    """One write example per sentence, with the ingest pipeline's context.
+
+    ``grounded``: a sentence is taught only the facts the runtime would keep from it
+    (``runtime.grounding.is_grounded``: both names in the text the model sees, one in the
+    sentence). Re-DocRED also labels facts a reader infers from the whole document or
+    knows ("Klamath Falls >> country >> U.S." for "The name was changed to Klamath Falls
+    in 1892"); taught those, a small model learns to write names the text does not give,
+    and the runtime drops them or, worse, keeps a wrong one that happens to be grounded.
+    """
     for doc in docs:
-        by_sentence = document_triples(doc, data)
+        by_sentence = document_triples(doc, data, named=grounded)
         context: list[str] = []
         for i, sentence in enumerate(doc.sentences):
-            yield write_example("redocred", " ".join(context), sentence, by_sentence.get(i, []))
+            before = " ".join(context)
+            triples = by_sentence.get(i, [])
+            if grounded:
+                triples = [t for t in triples if is_grounded(t, sentence, before, "me", _unknown)]
+            yield write_example("redocred", before, sentence, triples)
             context = prompts.next_context(context, sentence)
+
+
+def _unknown(name: str) -> list[int]:
+    """No memory while writing a training example: every name must come from the text."""
+    return []
 
 
 # -- FewRel: write mode ---------------------------------------------------------------------------

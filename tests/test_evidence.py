@@ -227,6 +227,8 @@ PASSAGES = [MOVED, WORKS, PER, WIFE]
         ("When did Ingrid move to Trondheim?", "Oslo", []),
         ("Who employs Ingrid?", "a chemist", []),
         ("Where does Ingrid work?", "a chemist", []),
+        ("What is Ingrid's job?", "Trondheim", []),  # a job is no name: where she lives
+        ("What is Ingrid's occupation?", "Chemist.", [WORKS]),  # the notes write "chemist"
         # More of the question's own subject, not an answer to it.
         ("Where did my sister Ingrid move from?", "Ingrid moved from Oslo", []),
         ("Where does Per work?", "Per Hansen", []),

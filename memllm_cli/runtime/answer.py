@@ -18,6 +18,8 @@ when the sentences say it. The check, :func:`supporting`:
 - the claim has the shape the question asks for: a date or number for "when", a
   name for "who", a name or number for "where"; and the reply does not start with a
   name the question holds ("Ingrid Solberg AS" is more of Ingrid, not her employer);
+- a job ("What is Owen's job?") is a word the sentences write in lower case (or an
+  acronym), not a name: "Leeds", where he works, is no job;
 - a sentence counts when it is about what the question asks about: it names
   someone the question names (the user too, for "I", "my", "our"), or starts with
   "he", "she", "it" or "they" after a sentence that does; for a question that
@@ -82,6 +84,8 @@ _TIME_TEXT = """january february march april may june july august september octo
 december monday tuesday wednesday thursday friday saturday sunday spring summer autumn winter"""
 TIME_WORDS = frozenset(_TIME_TEXT.split())
 PARTS = re.compile(r"[,;]|\band\b", re.IGNORECASE)  # where an answer lists several things
+# A question about what someone does for a living: the answer is a common noun ("nurse").
+JOB = re.compile(r"\b(jobs?|occupations?|professions?|work as|do for a living)\b", re.IGNORECASE)
 
 Event = Callable[[str, str], None]
 
@@ -173,7 +177,19 @@ def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[P
             return []
         if source not in cited:
             cited.append(source)
+    if JOB.search(question) and not any(_common(w, cited) for w in claim):
+        return []  # "Leeds" for "What is Owen's job?": a name, the place where he works
     return cited
+
+
+def _common(word: str, passages: Sequence[Passage]) -> bool:
+    """Whether the sentences write ``word`` as a common word or an acronym, not as a name."""
+    key = word.casefold()
+    return any(
+        w.casefold() == key and (w.islower() or w.isupper())
+        for p in passages
+        for w in words(p.text)
+    )
 
 
 def repairs(question: str, reply: str, passages: Sequence[Passage]) -> list[str]:

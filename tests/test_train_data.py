@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 
 from memllm_cli.datasets.notes import notes
+from memllm_cli.datasets.redocred import Label
 from memllm_cli.datasets.splits import in_validation
 from memllm_cli.protocol import ReadQuery, Triple, parse_read, parse_write
 from memllm_cli.runtime import prompts
@@ -33,10 +35,6 @@ def test_one_write_example_per_sentence_with_the_pipelines_context(doc):
 
 def test_a_sentence_is_taught_only_the_facts_it_grounds(doc):
     """Re-DocRED's inferred facts (neither name in the sentence) are not taught as writes."""
-    from dataclasses import replace
-
-    from memllm_cli.datasets.redocred import Label
-
     inferred = Label(head=2, tail=1, relation="P131", evidence=(2,))  # "He likes rain."
     doc = replace(doc, labels=(*doc.labels, inferred))
     taught = [

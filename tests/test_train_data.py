@@ -37,15 +37,14 @@ def test_a_sentence_is_taught_only_the_facts_it_grounds(doc):
     """Re-DocRED's inferred facts (neither name in the sentence) are not taught as writes."""
     inferred = Label(head=2, tail=1, relation="P131", evidence=(2,))  # "He likes rain."
     doc = replace(doc, labels=(*doc.labels, inferred))
-    taught = [
-        parse_write(e.reply[0][0].removesuffix(prompts.IM_END))
-        for e in data.redocred_write([doc], None, grounded=True)
-    ]
+
+    def writes(**options: bool) -> list[list[Triple]]:
+        examples = data.redocred_write([doc], None, **options)
+        return [parse_write(e.reply[0][0].removesuffix(prompts.IM_END)) for e in examples]
+
+    taught = writes(grounded=True)
     assert taught[2] == []  # the sentence names neither Equinor nor Tromsø
-    everything = [
-        parse_write(e.reply[0][0].removesuffix(prompts.IM_END))
-        for e in data.redocred_write([doc], None)  # the shipped recipe: all of them
-    ]
+    everything = writes()  # the shipped recipe: all of them
     assert everything[2] == [
         Triple("Equinor", "located in the administrative territorial entity", "Tromsø")
     ]

@@ -177,19 +177,14 @@ def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[P
             return []
         if source not in cited:
             cited.append(source)
-    if JOB.search(question) and not any(_common(w, cited) for w in claim):
+    if JOB.search(question) and not {w.casefold() for w in claim} & _common(cited):
         return []  # "Leeds" for "What is Owen's job?": a name, the place where he works
     return cited
 
 
-def _common(word: str, passages: Sequence[Passage]) -> bool:
-    """Whether the sentences write ``word`` as a common word or an acronym, not as a name."""
-    key = word.casefold()
-    return any(
-        w.casefold() == key and (w.islower() or w.isupper())
-        for p in passages
-        for w in words(p.text)
-    )
+def _common(passages: Sequence[Passage]) -> set[str]:
+    """The words the sentences write as common words or acronyms, not as names (casefolded)."""
+    return {w.casefold() for p in passages for w in words(p.text) if w.islower() or w.isupper()}
 
 
 def repairs(question: str, reply: str, passages: Sequence[Passage]) -> list[str]:

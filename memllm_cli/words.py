@@ -38,6 +38,14 @@ def words(text: str) -> list[str]:
     return WORD.findall(text)
 
 
+def speaks_first_person(text: str) -> bool:
+    """Whether ``text`` says "I", "my", "we" or another first-person word.
+
+    "US" in capitals is the country ("a hit in the US"), not the user.
+    """
+    return any(w.casefold() in FIRST_PERSON and w != "US" for w in words(text))
+
+
 def content_words(text: str) -> list[str]:
     """The words of ``text`` that carry content, casefolded, in order, each once."""
     found = (w.casefold() for w in words(text))

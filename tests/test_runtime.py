@@ -214,6 +214,17 @@ def test_a_write_needs_one_of_its_names_in_the_sentence_itself(memory):
     ]
 
 
+def test_the_us_in_capitals_is_a_country_not_the_user(memory):
+    """Re-DocRED: "a hit in the US" made ``Cry for Help >> country of origin >> me`` stick."""
+    output = "({MEM_WRITE-->Cry for Help>>country of origin>>me})"
+    s, _, events = session(memory, [output] * 2)
+    context = '"Cry for Help" is a single by Rick Astley.'
+    assert s.extract("It was a hit in the US and in Canada.", context) == []
+    assert events == [("dropped", "ungrounded write: Cry for Help >> country of origin >> me")]
+    kept = s.extract("It was a hit with us.", context)
+    assert [(t.subject, t.object) for t in kept] == [("Cry for Help", "me")]
+
+
 def test_a_name_related_to_itself_is_not_a_fact(memory):
     """A heading like "## 2020" made the model write ``2020 >> follows >> 2020``."""
     s, _, events = session(memory, ["({MEM_WRITE-->2020>>follows>>2020;Kari>>residence>>Oslo})"])

@@ -64,11 +64,11 @@ from memllm_cli.runtime.model import Generation
 from memllm_cli.store import Store
 from memllm_cli.store.models import Passage
 from memllm_cli.words import (
-    FIRST_PERSON,
     STOPWORDS,
     content_stems,
     content_words,
     says_unknown,
+    speaks_first_person,
     stem,
     words,
 )
@@ -93,7 +93,7 @@ Event = Callable[[str, str], None]
 def mentions(text: str) -> set[str]:
     """The content stems of ``text``, and :data:`USER` when it speaks in the first person."""
     found = content_stems(text)
-    if any(w.casefold() in FIRST_PERSON for w in words(text)):
+    if speaks_first_person(text):
         found.add(USER)
     return found
 
@@ -103,7 +103,7 @@ def names(question: str) -> set[str]:
     word (as stems), and :data:`USER` when it says "I", "my" or "our"."""
     content = set(content_words(question))
     named = {stem(w) for w in words(question)[1:] if w[0].isupper() and w.casefold() in content}
-    if any(w.casefold() in FIRST_PERSON for w in words(question)):
+    if speaks_first_person(question):
         named.add(USER)
     return named
 

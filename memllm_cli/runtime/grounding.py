@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 
 from memllm_cli.protocol import Triple
-from memllm_cli.words import FIRST_PERSON
+from memllm_cli.words import FIRST_PERSON, speaks_first_person
 
 # What a model may write for the user: a first-person word, or the prompt's "user".
 USER_WORDS = FIRST_PERSON | {"user", "the user"}
@@ -50,7 +50,7 @@ def is_grounded(
     """
     whole = " ".join(f"{context} {statement}".casefold().split())
     own = " ".join(statement.casefold().split())
-    first_person = any(w in FIRST_PERSON for w in re.findall(r"[^\W_]+", own))
+    first_person = speaks_first_person(statement)
 
     def said(words: str, text: str) -> bool:
         return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", text) is not None

@@ -60,6 +60,20 @@ def test_score_counts_any_mention_of_a_gold_entity(doc):
     assert PRF(1, 1, 1).to_dict()["f1"] == 0.5
 
 
+def test_a_capitalised_mention_matches_with_or_without_the():
+    """As in the store: "Sacramento Bee" names the mention "The Sacramento Bee"."""
+    gold = write.Gold.of(
+        frozenset({(0, "country", 1), (2, "occupation", 3)}),
+        {"The Sacramento Bee": {0}, "United States": {1}, "Ana": {2}, "The Economist": {3}},
+    )
+    predicted = [
+        Triple("Sacramento Bee", "country", "the United States"),
+        Triple("Ana", "occupation", "economist"),  # a job is not the paper The Economist
+    ]
+    counts = write.score(predicted, gold)
+    assert (counts.tp, counts.fp, counts.fn) == (1, 1, 1)
+
+
 def test_write_evaluation_runs_each_sentence_with_its_context(doc):
     prompts: list[str] = []
 

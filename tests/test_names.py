@@ -280,6 +280,22 @@ def test_resolve_reads_only_and_the_scope_keeps_its_choices(store):
     assert store.resolve_name("Kiruna", scope) == "Kiruna"
 
 
+def test_a_proper_name_with_or_without_the_is_one_entity(store):
+    """A small model writes "Sacramento Bee" for The Sacramento Bee and "the United States"."""
+    with store.batch("add", "add"):
+        first = store.add_fact("The Sacramento Bee", "country", "United States")
+        second = store.add_fact("Sacramento Bee", "headquarters location", "the United States")
+        job = store.add_fact("Ana Costa", "occupation", "economist")
+        paper = store.add_fact("Ana Costa", "employer", "The Economist")
+    assert second.fact.subject == "The Sacramento Bee" and second.fact.object == "United States"
+    assert store.entity_ids("Sacramento Bee") == store.entity_ids("The Sacramento Bee")
+    assert store.entity_ids("The United States") == store.entity_ids("United States") != []
+    # Only capitalised names: the job and the paper stay two things.
+    assert (job.fact.object, paper.fact.object) == ("economist", "The Economist")
+    assert store.entity_ids("economist") != store.entity_ids("The Economist")
+    assert first.fact.subject == "The Sacramento Bee"
+
+
 # -- facts alias ---------------------------------------------------------------------------
 
 

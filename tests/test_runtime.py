@@ -215,14 +215,16 @@ def test_a_write_needs_one_of_its_names_in_the_sentence_itself(memory):
 
 
 def test_the_us_in_capitals_is_a_country_not_the_user(memory):
-    """Re-DocRED: "a hit in the US" made ``Cry for Help >> country of origin >> me`` stick."""
-    output = "({MEM_WRITE-->Cry for Help>>country of origin>>me})"
-    s, _, events = session(memory, [output] * 2)
+    """Re-DocRED: "a hit in the US" stored ``Cry for Help >> country of origin >> me``."""
+    output = "({MEM_WRITE-->Cry for Help>>country of origin>>US;Cry for Help>>performer>>me})"
+    ours = "({MEM_WRITE-->Cry for Help>>performer>>us})"
+    s, _, events = session(memory, [output, ours], me="Ola")
     context = '"Cry for Help" is a single by Rick Astley.'
-    assert s.extract("It was a hit in the US and in Canada.", context) == []
-    assert events == [("dropped", "ungrounded write: Cry for Help >> country of origin >> me")]
-    kept = s.extract("It was a hit with us.", context)
-    assert [(t.subject, t.object) for t in kept] == [("Cry for Help", "me")]
+    kept = s.extract("It was a hit in the US and in Canada.", context)
+    assert [(t.subject, t.object) for t in kept] == [("Cry for Help", "US")]
+    assert events == [("dropped", "ungrounded write: Cry for Help >> performer >> me")]
+    kept = s.extract("We played it at our wedding.", context)  # "us" in lower case: the user
+    assert [(t.subject, t.object) for t in kept] == [("Cry for Help", "Ola")]
 
 
 def test_a_name_related_to_itself_is_not_a_fact(memory):

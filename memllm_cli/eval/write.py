@@ -5,8 +5,10 @@ context (``runtime.prompts.next_context``), through ``Session.extract``, the cod
 path ``memllm ingest`` runs. Scores are micro precision, recall and F1 over each
 document's gold facts: a predicted triple matches a gold one when its relation label
 is the gold label and its subject and object each name any mention of the gold
-entities (case and spacing folded). FewRel is scored the same way per sentence,
-though it labels only one fact per sentence, so its precision is a lower bound.
+entities, case and spacing folded, a capitalised name with or without a leading "the"
+as one (the store's rule, ``store.text.article_twin``). FewRel is scored the same way
+per sentence, though it labels only one fact per sentence, so its precision is a lower
+bound.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from memllm_cli.eval.common import PRF, Metered, Progress, System, no_progress, 
 from memllm_cli.protocol import ProtocolError, Triple
 from memllm_cli.runtime.loop import Session
 from memllm_cli.runtime.prompts import next_context
-from memllm_cli.store.text import norm
+from memllm_cli.store.text import article_twin, norm
 
 
 @dataclass(frozen=True)
@@ -30,27 +32,48 @@ class Gold:
     facts: frozenset[tuple[int, str, int]]
     names: dict[str, frozenset[int]]  # normalised mention -> entity ids
 
+    @classmethod
+    def of(cls, facts: frozenset[tuple[int, str, int]], mentions: dict[str, set[int]]) -> Gold:
+        """Gold facts and the entities each written mention names (``mentions``: as written)."""
+        names: dict[str, set[int]] = {}
+        for mention, ids in mentions.items():
+            names.setdefault(norm(mention), set()).update(ids)
+            twin = article_twin(mention)
+            if twin is not None:  # the store's rule: "Sacramento Bee" is The Sacramento Bee
+                names.setdefault(_TWIN + norm(twin), set()).update(ids)
+        return cls(facts, {k: frozenset(v) for k, v in names.items()})
+
+    def entities(self, name: str) -> frozenset[int]:
+        """The entities ``name`` names: by its own mention, or else as its article twin does."""
+        found = self.names.get(norm(name))
+        if found or article_twin(name) is None:
+            return found or frozenset()
+        return self.names.get(_TWIN + norm(name), frozenset())
+
+
+_TWIN = "\x00twin:"  # keys of the mentions whose article twin a name may be
+
 
 def gold_of(doc: Document, label_for: Any) -> Gold:
-    names: dict[str, set[int]] = {}
-    for i, mentions in enumerate(doc.entities):
-        for m in mentions:
-            names.setdefault(norm(m.name), set()).add(i)
+    mentions: dict[str, set[int]] = {}
+    for i, entity in enumerate(doc.entities):
+        for m in entity:
+            mentions.setdefault(m.name, set()).add(i)
     facts = frozenset((lab.head, label_for(lab.relation), lab.tail) for lab in doc.labels)
-    return Gold(facts, {k: frozenset(v) for k, v in names.items()})
+    return Gold.of(facts, mentions)
 
 
 def score(predicted: Sequence[Triple], gold: Gold) -> PRF:
     """Micro counts for one document: each gold fact found once; unmatched predictions are fp."""
     found: set[tuple[int, str, int]] = set()
     fp = 0
-    for triple in {(norm(t.subject), t.relation, norm(t.object)) for t in predicted}:
-        subject, relation, obj = triple
+    written = {(norm(t.subject), t.relation, norm(t.object)): t for t in predicted}
+    for t in written.values():
         hits = {
-            (h, relation, t)
-            for h in gold.names.get(subject, ())
-            for t in gold.names.get(obj, ())
-            if (h, relation, t) in gold.facts
+            (h, t.relation, o)
+            for h in gold.entities(t.subject)
+            for o in gold.entities(t.object)
+            if (h, t.relation, o) in gold.facts
         }
         if hits:
             found |= hits
@@ -117,10 +140,7 @@ def evaluate_fewrel(
             triples = _extract(session, item.sentence)
             failures += triples is None
             triples = triples or []
-            gold = Gold(
-                frozenset({(0, item.relation, 1)}),
-                {norm(item.head): frozenset({0}), norm(item.tail): frozenset({1})},
-            )
+            gold = Gold.of(frozenset({(0, item.relation, 1)}), {item.head: {0}, item.tail: {1}})
             total.add(score(triples, gold))
             progress(f"fewrel {system.name}", n + 1, len(items))
     return {

@@ -26,6 +26,11 @@ MAX_SPANS = 600
 _WORD = re.compile(r"[^\W_][\w'’.&-]*")
 
 
+def names_user(name: str) -> bool:
+    """Whether a written name means the user: "I", "me", "we", "user"; never "US" in capitals."""
+    return name.strip() != "US" and " ".join(name.casefold().split()) in USER_WORDS
+
+
 def spans(text: str) -> list[str]:
     """Word n-grams of ``text`` (up to ``SPAN_WORDS``), as written, trailing punctuation cut.
 
@@ -61,7 +66,7 @@ def is_grounded(
             return False
         if said(key, text):
             return True
-        if key in USER_WORDS or key == me.casefold():
+        if names_user(name) or key == me.casefold():
             return user
         return bool(known(name)) and any(said(word, text) for word in key.split() if len(word) > 1)
 

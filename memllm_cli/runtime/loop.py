@@ -40,7 +40,7 @@ from memllm_cli.protocol import (
 )
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.answer import Held, facts_say, from_sentences, has_shape, lstripped
-from memllm_cli.runtime.grounding import USER_WORDS, is_grounded, spans
+from memllm_cli.runtime.grounding import is_grounded, names_user, spans
 from memllm_cli.runtime.hops import two_step
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
@@ -351,7 +351,7 @@ class Session:
 
     def _who(self, name: str) -> str:
         """The user's name for "I", "me" or "user"; any other name as it is."""
-        return self.me if name.strip().casefold() in USER_WORDS else name
+        return self.me if names_user(name) else name
 
     def _user_query(self, query: ReadQuery) -> ReadQuery:
         """``me>>sibling>>`` reads the user's facts, stored under the user's name."""

@@ -28,7 +28,7 @@ from memllm_cli.store.resolution import (
     short_name,
     untitled,
 )
-from memllm_cli.store.text import clean, norm, now
+from memllm_cli.store.text import article_twin, clean, norm, now
 from memllm_cli.store.vectors import Vectors
 
 # The rows of entities and names that ops snapshot and undo restores: (table, columns).
@@ -56,9 +56,16 @@ class Names:
     # -- entities -------------------------------------------------------------------------------
 
     def entity_ids(self, name: str) -> list[int]:
-        """Entities with this exact name or alias (after normalisation)."""
+        """Entities with this exact name or alias (after normalisation), or else with its
+        :func:`~memllm_cli.store.text.article_twin`: "Sacramento Bee" finds The Sacramento Bee.
+        """
         rows = self._conn.execute("SELECT entity_id FROM names WHERE norm = ?", (norm(name),))
-        return [row[0] for row in rows]
+        found = [row[0] for row in rows]
+        twin = None if found else article_twin(name)
+        if twin is None:
+            return found
+        rows = self._conn.execute("SELECT entity_id, name FROM names WHERE norm = ?", (norm(twin),))
+        return [entity_id for entity_id, stored in rows if article_twin(stored) is not None]
 
     def entity(self, name: str, what: str, scope: NameScope | None = None) -> int:
         """The id of the entity called ``name``, created if none is; ``what`` names it in errors.
@@ -68,10 +75,9 @@ class Names:
         name = clean(name, what)
         if scope is not None:
             return self._resolved_entity(name, scope)
-        found = self._conn.execute("SELECT entity_id FROM names WHERE norm = ?", (norm(name),))
-        row = found.fetchone()
-        if row is not None:
-            return row[0]
+        found = self.entity_ids(name)
+        if found:
+            return found[0]
         created = now()
         entity_id = self._conn.execute(
             "INSERT INTO entities (name, created_at) VALUES (?, ?)", (name, created)

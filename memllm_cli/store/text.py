@@ -35,6 +35,19 @@ def norm(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+def article_twin(name: str) -> str | None:
+    """The same proper name with its leading "the" dropped, or with one added.
+
+    "The Sacramento Bee" and "Sacramento Bee", "the United States" and "United States"
+    name one thing, and a small model writes either. Only a capitalised name has a
+    twin: "the economist" is no name, and "The Economist" is not the job "economist".
+    """
+    first, _, rest = " ".join(name.split()).partition(" ")
+    if first.casefold() == "the":
+        return rest if rest[:1].isupper() else None
+    return f"the {first} {rest}".rstrip() if first[:1].isupper() else None
+
+
 def now() -> str:
     """The current UTC time, ISO 8601 to the microsecond (timestamps sort as text)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")

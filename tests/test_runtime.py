@@ -254,6 +254,21 @@ def test_a_read_answer_of_the_wrong_shape_is_not_an_answer(store):
     assert s.ask("When was The Salt Road published?").facts_used == [1]
 
 
+def test_an_employer_read_for_a_job_is_not_an_answer(store):
+    """"What is Owen's job?" read ``Owen>>employer>>``: the hospital is no job; "nurse" is."""
+    with store.batch("seed", "seed"):
+        store.add_fact("Owen", "employer", "Queen Elizabeth University Hospital")
+        store.add_fact("Owen", "occupation", "nurse")
+    s, _, events = session(store, ["({", "MEM_READ(Owen>>employer>>)-->", "Queen." + END])
+    answer = s.ask("What is Owen's job?", fallback=False)
+    assert answer.facts_used == [] and answer.reads[0].rolled_back
+    assert any(kind == "misfit" for kind, _ in events)
+    s, _, _ = session(store, ["({", "MEM_READ(Owen>>occupation>>)-->", "Nurse." + END])
+    assert s.ask("What is Owen's job?").facts_used == [2]
+    s, _, _ = session(store, ["({", "MEM_READ(Owen>>employer>>)-->", "Queen." + END])
+    assert s.ask("Where does Owen work?").facts_used == [1]
+
+
 def test_my_brother_is_replaced_by_his_name_when_memory_knows_him(store):
     """Two steps: "my brother" -> Owen (one current sibling), then Owen's employer."""
     from memllm_cli.runtime.hops import two_step

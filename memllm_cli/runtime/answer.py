@@ -42,7 +42,7 @@ wrongly (notes-dev: 45 right, 11 wrong, against 40 and 4 without it).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from memllm_cli.protocol import (
     CALL_CLOSE,
@@ -177,14 +177,23 @@ def supporting(question: str, reply: str, passages: Sequence[Passage]) -> list[P
             return []
         if source not in cited:
             cited.append(source)
-    if JOB.search(question) and not {w.casefold() for w in claim} & _common(cited):
+    if JOB.search(question) and not {w.casefold() for w in claim} & _common(p.text for p in cited):
         return []  # "Leeds" for "What is Owen's job?": a name, the place where he works
     return cited
 
 
-def _common(passages: Sequence[Passage]) -> set[str]:
-    """The words the sentences write as common words or acronyms, not as names (casefolded)."""
-    return {w.casefold() for p in passages for w in words(p.text) if w.islower() or w.isupper()}
+def fits(question: str, answer: str) -> bool:
+    """Whether a fact's object, as stored, answers ``question`` in shape (:func:`has_shape`);
+    for a job, it is a common word or an acronym ("nurse", "CEO"), not a name: a read of
+    ``Owen>>employer>>`` gives the hospital, which is no answer to "What is Owen's job?".
+    """
+    claim = words(answer)
+    return has_shape(question, claim) and not (JOB.search(question) and not _common([answer]))
+
+
+def _common(texts: Iterable[str]) -> set[str]:
+    """The words the texts write as common words or acronyms, not as names (casefolded)."""
+    return {w.casefold() for text in texts for w in words(text) if w.islower() or w.isupper()}
 
 
 def repairs(question: str, reply: str, passages: Sequence[Passage]) -> list[str]:

@@ -39,7 +39,7 @@ from memllm_cli.protocol import (
     write_grammar,
 )
 from memllm_cli.runtime import prompts
-from memllm_cli.runtime.answer import Held, facts_say, from_sentences, has_shape, lstripped
+from memllm_cli.runtime.answer import Held, facts_say, fits, from_sentences, lstripped
 from memllm_cli.runtime.grounding import is_grounded, names_user, spans
 from memllm_cli.runtime.hops import two_step
 from memllm_cli.runtime.model import Generation, Model, Usage
@@ -50,7 +50,6 @@ from memllm_cli.store.read import read
 from memllm_cli.store.text import norm
 from memllm_cli.store.when import When, when_of
 from memllm_cli.untrusted import dictated
-from memllm_cli.words import words
 
 MAX_GRAMMAR_NAMES = 2000
 
@@ -150,9 +149,9 @@ class Session:
         """Run a call's queries; the answers, merged in order, at most 30 per call.
 
         An answer not of the shape ``question`` asks for (a year for "who", a job for
-        "where") is left out: the model read the wrong relation, and the year of
-        publication must not answer "Who published it?". ``when``: the time the
-        question asks about (store/when.py); None reads the present.
+        "where", an employer for "what job") is left out: the model read the wrong
+        relation, and the year of publication must not answer "Who published it?".
+        ``when``: the time the question asks about (store/when.py); None reads the present.
         """
         started = time.perf_counter()
         merged: list[str] = []
@@ -163,7 +162,7 @@ class Session:
             nearest = [h.label for h in hits if h.fallback]
             if nearest:
                 self._event("fallback", f"{query.format()} nearest facts: " + "; ".join(nearest))
-            misfits = [h for h in hits if not has_shape(question, words(h.answer))]
+            misfits = [h for h in hits if not fits(question, h.answer)]
             if misfits:
                 self._event("misfit", "; ".join(h.label for h in misfits) + f" (for {question!r})")
             for hit in hits:

@@ -293,7 +293,9 @@ def test_a_proper_name_with_or_without_the_is_one_entity(store):
     # Only capitalised names: the job and the paper stay two things.
     assert (job.fact.object, paper.fact.object) == ("economist", "The Economist")
     assert store.entity_ids("economist") != store.entity_ids("The Economist")
-    assert first.fact.subject == "The Sacramento Bee"
+    listed = store.facts(FactFilter(subject="Sacramento Bee", object="the United States"))
+    assert [f.id for f in listed] == [first.fact.id, second.fact.id]
+    assert store.fact_id_of("Sacramento Bee", "country", "the United States") == first.fact.id
 
 
 # -- facts alias ---------------------------------------------------------------------------

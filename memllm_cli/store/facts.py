@@ -85,7 +85,7 @@ class FactTable:
     def matching(self, flt: FactFilter | None = None) -> Iterator[Fact]:
         """Facts matching ``flt``, oldest first, streamed."""
         flt = flt or FactFilter()
-        clause, params = where(flt)
+        clause, params = where(flt, self._names.entity_ids)
         sql = (
             FACT_SELECT + clause + (" ORDER BY f.id DESC" if flt.newest_first else " ORDER BY f.id")
         )
@@ -125,7 +125,7 @@ class FactTable:
         return {(status, origin): n for status, origin, n in rows}
 
     def count(self, flt: FactFilter | None = None) -> int:
-        clause, params = where(flt or FactFilter())
+        clause, params = where(flt or FactFilter(), self._names.entity_ids)
         return self._conn.execute("SELECT count(*) FROM facts f" + clause, params).fetchone()[0]
 
     def detail(self, fact_id: int) -> FactDetail:
@@ -148,16 +148,11 @@ class FactTable:
         return FactDetail(fact=fact, evidence=evidence, history=history, ops=ops)
 
     def id_of(self, subject: str, relation: str, obj: str) -> int | None:
-        row = self._conn.execute(
-            "SELECT f.id FROM facts f WHERE f.subject_id IN (SELECT entity_id FROM names "
-            "WHERE norm = ?) AND f.relation_id IN (SELECT id FROM relations WHERE norm = ?) "
-            "AND f.object_id IN (SELECT entity_id FROM names WHERE norm = ?)",
-            (
-                norm(clean(subject, "subject")),
-                norm(clean(relation, "relation")),
-                norm(clean(obj, "object")),
-            ),
-        ).fetchone()
+        """The id of the fact (any status) relating these names, or None."""
+        names = [clean(subject, "subject"), clean(relation, "relation"), clean(obj, "object")]
+        flt = FactFilter(*names, include_all=True)
+        clause, params = where(flt, self._names.entity_ids)
+        row = self._conn.execute("SELECT f.id FROM facts f" + clause, params).fetchone()
         return None if row is None else row[0]
 
     # -- writing --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ is in one place; :mod:`memllm_cli.store.facts` runs what it builds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from memllm_cli.errors import InvalidInputError
@@ -13,14 +14,18 @@ from memllm_cli.store.models import ORIGINS, FactFilter
 from memllm_cli.store.text import norm
 
 
-def where(flt: FactFilter) -> tuple[str, list[Any]]:
-    """A WHERE clause over ``facts f`` (empty when nothing filters) and its parameters."""
+def where(flt: FactFilter, entity_ids: Callable[[str], list[int]]) -> tuple[str, list[Any]]:
+    """A WHERE clause over ``facts f`` (empty when nothing filters) and its parameters.
+
+    ``entity_ids`` turns a name into the entities it names (``Names.entity_ids``).
+    """
     clauses: list[str] = []
     params: list[Any] = []
     for column, name in (("f.subject_id", flt.subject), ("f.object_id", flt.object)):
         if name is not None:
-            clauses.append(f"{column} IN (SELECT entity_id FROM names WHERE norm = ?)")
-            params.append(norm(name))
+            ids = entity_ids(name)
+            clauses.append(f"{column} IN ({', '.join('?' * len(ids))})" if ids else "0")
+            params += ids
     if flt.relation is not None:
         clauses.append("f.relation_id IN (SELECT id FROM relations WHERE norm = ? OR pid = ?)")
         params += [norm(flt.relation), flt.relation.strip()]

@@ -252,7 +252,8 @@ class Passage:
 
 @dataclass(frozen=True)
 class FactFilter:
-    """``facts list`` filters. Names match exactly after normalisation (any alias)."""
+    """``facts list`` filters. A name finds what ``Names.entity_ids`` finds: the name or an
+    alias after normalisation, or else its article twin ("Sacramento Bee")."""
 
     subject: str | None = None
     relation: str | None = None

@@ -149,8 +149,12 @@ class FactTable:
 
     def id_of(self, subject: str, relation: str, obj: str) -> int | None:
         """The id of the fact (any status) relating these names, or None."""
-        names = [clean(subject, "subject"), clean(relation, "relation"), clean(obj, "object")]
-        flt = FactFilter(*names, include_all=True)
+        flt = FactFilter(
+            subject=clean(subject, "subject"),
+            relation=clean(relation, "relation"),
+            object=clean(obj, "object"),
+            include_all=True,
+        )
         clause, params = where(flt, self._names.entity_ids)
         row = self._conn.execute("SELECT f.id FROM facts f" + clause, params).fetchone()
         return None if row is None else row[0]

@@ -14,10 +14,9 @@ from the table>``, however well both names are grounded in the context.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from memllm_cli.protocol import Triple
-from memllm_cli.store.text import norm
 from memllm_cli.words import FIRST_PERSON, speaks_first_person
 
 # What a model may write for the user: a first-person word, or the prompt's "user".
@@ -75,17 +74,3 @@ def is_grounded(
     return all(named(n, whole, True) for n in names) and any(
         named(n, own, first_person) for n in names
     )
-
-
-def both_ways(triples: Sequence[Triple], one_way: Callable[[str], bool]) -> set[Triple]:
-    """The triples a write also states the other way round under a ``one_way`` relation.
-
-    "HGTV >> part of >> HGTV Canada" beside "HGTV Canada >> part of >> HGTV" contradicts
-    itself and says nothing about which is true: both go. Spouse or sibling may go both ways.
-    """
-    keys = {(norm(t.subject), t.relation, norm(t.object)) for t in triples}
-    return {
-        t
-        for t in triples
-        if (norm(t.object), t.relation, norm(t.subject)) in keys and one_way(t.relation)
-    }

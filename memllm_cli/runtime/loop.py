@@ -40,7 +40,7 @@ from memllm_cli.protocol import (
 )
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.answer import Held, facts_say, fits, from_sentences, lstripped
-from memllm_cli.runtime.grounding import both_ways, is_grounded, names_user, spans
+from memllm_cli.runtime.grounding import is_grounded, names_user, spans
 from memllm_cli.runtime.hops import two_step
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
@@ -318,8 +318,7 @@ class Session:
         Dictated writes: a triple copied from call syntax in the statement or its
         context (``untrusted.dictated``) is the text's write, not the model's; it is
         dropped and counted in ``dictated``. A triple relating a name to itself
-        ("2020 >> follows >> 2020", from a heading) states nothing and is dropped; so
-        does a pair a write states both ways under a one-way relation (``both_ways``).
+        ("2020 >> follows >> 2020", from a heading) states nothing and is dropped.
         """
         text = f"{context} {statement}"
         grammar = write_grammar()
@@ -335,7 +334,7 @@ class Session:
         )
         triples = list(dict.fromkeys(parse_write(gen.text)))  # a small model may repeat itself
         known = known or self.store.entity_ids
-        kept, contradicted = [], both_ways(triples, self.store.one_way)
+        kept = []
         for t in triples:
             label = f"{t.subject} >> {t.relation} >> {t.object}"
             if dictated(t, text):
@@ -343,8 +342,6 @@ class Session:
                 self._event("dropped", f"copied from a memory call in the text: {label}")
             elif norm(t.subject) == norm(t.object):  # one entity in the store
                 self._event("dropped", f"a name related to itself: {label}")
-            elif t in contradicted:
-                self._event("dropped", f"written both ways: {label}")
             elif not is_grounded(t, statement, context, self.me, known):
                 self._event("dropped", f"ungrounded write: {label}")
             else:

@@ -19,8 +19,6 @@ from memllm_cli.store.seeds import seed_relation_aliases, seed_relations
 from memllm_cli.store.text import clean, norm, now
 
 PID = re.compile(r"^P\d+$")
-# The symmetric Wikidata relations among the seeded ones: spouse, sister city, sibling.
-SYMMETRIC = frozenset({"P26", "P190", "P3373"})
 
 
 class Relations:
@@ -46,16 +44,6 @@ class Relations:
                 "SELECT relation_id FROM relation_aliases WHERE norm = ?", (key,)
             ).fetchall()
         return [row[0] for row in rows]
-
-    def one_way(self, label: str) -> bool:
-        """Whether ``label`` is a Wikidata relation that is not symmetric ("part of", "child"):
-        stated both ways between two names, it contradicts itself. A relation of your own
-        (no P-id) may be symmetric ("friend"), so it is not one-way."""
-        ids = self.relation_ids(label)
-        if not ids:
-            return False
-        (pid,) = self._conn.execute("SELECT pid FROM relations WHERE id = ?", ids[:1]).fetchone()
-        return pid is not None and pid not in SYMMETRIC
 
     def relation(self, label: str) -> tuple[int, str]:
         """(id, cardinality) of the relation ``label``, created (many-valued) if none is."""

@@ -181,9 +181,6 @@ class Store:
     def relations(self) -> list[Relation]:
         return self.relation_table.relations()
 
-    def one_way(self, label: str) -> bool:
-        return self.relation_table.one_way(label)
-
     def relation_labels(self, prefix: str = "", limit: int = 50) -> list[str]:
         """Relation labels starting with ``prefix``, in order (shell completion)."""
         return self.relation_table.labels_starting(prefix, limit)

@@ -255,7 +255,7 @@ def test_a_read_answer_of_the_wrong_shape_is_not_an_answer(store):
 
 
 def test_an_employer_read_for_a_job_is_not_an_answer(store):
-    """"What is Owen's job?" read ``Owen>>employer>>``: the hospital is no job; "nurse" is."""
+    """ "What is Owen's job?" read ``Owen>>employer>>``: the hospital is no job; "nurse" is."""
     with store.batch("seed", "seed"):
         store.add_fact("Owen", "employer", "Queen Elizabeth University Hospital")
         store.add_fact("Owen", "occupation", "nurse")

@@ -38,12 +38,17 @@ def words(text: str) -> list[str]:
     return WORD.findall(text)
 
 
-def speaks_first_person(text: str) -> bool:
-    """Whether ``text`` says "I", "my", "we" or another first-person word.
+def first_person(word: str) -> bool:
+    """Whether ``word`` (as written) is "I", "my", "we" or another first-person word.
 
     "US" in capitals is the country ("a hit in the US"), not the user.
     """
-    return any(w.casefold() in FIRST_PERSON and w != "US" for w in words(text))
+    return word.casefold() in FIRST_PERSON and word != "US"
+
+
+def speaks_first_person(text: str) -> bool:
+    """Whether ``text`` says a :func:`first_person` word."""
+    return any(first_person(w) for w in words(text))
 
 
 def content_words(text: str) -> list[str]:

@@ -14,7 +14,7 @@ bound.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from memllm_cli.datasets.redocred import Document
@@ -31,27 +31,32 @@ class Gold:
 
     facts: frozenset[tuple[int, str, int]]
     names: dict[str, frozenset[int]]  # normalised mention -> entity ids
+    # normalised article twin of a capitalised mention -> its entity ids (store.text.article_twin)
+    twins: dict[str, frozenset[int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, facts: frozenset[tuple[int, str, int]], mentions: dict[str, set[int]]) -> Gold:
         """Gold facts and the entities each written mention names (``mentions``: as written)."""
         names: dict[str, set[int]] = {}
+        twins: dict[str, set[int]] = {}
         for mention, ids in mentions.items():
             names.setdefault(norm(mention), set()).update(ids)
             twin = article_twin(mention)
             if twin is not None:  # the store's rule: "Sacramento Bee" is The Sacramento Bee
-                names.setdefault(_TWIN + norm(twin), set()).update(ids)
-        return cls(facts, {k: frozenset(v) for k, v in names.items()})
+                twins.setdefault(norm(twin), set()).update(ids)
+        return cls(facts, _frozen(names), _frozen(twins))
 
     def entities(self, name: str) -> frozenset[int]:
-        """The entities ``name`` names: by its own mention, or else as its article twin does."""
+        """The entities ``name`` names: by its own mention, or else as its article twin does,
+        as ``Names.entity_ids`` finds them in the store."""
         found = self.names.get(norm(name))
         if found or article_twin(name) is None:
             return found or frozenset()
-        return self.names.get(_TWIN + norm(name), frozenset())
+        return self.twins.get(norm(name), frozenset())
 
 
-_TWIN = "\x00twin:"  # keys of the mentions whose article twin a name may be
+def _frozen(keyed: dict[str, set[int]]) -> dict[str, frozenset[int]]:
+    return {k: frozenset(v) for k, v in keyed.items()}
 
 
 def gold_of(doc: Document, label_for: Any) -> Gold:

@@ -17,10 +17,10 @@ import re
 from collections.abc import Callable
 
 from memllm_cli.protocol import Triple
-from memllm_cli.words import FIRST_PERSON, speaks_first_person
+from memllm_cli.words import first_person, speaks_first_person
 
-# What a model may write for the user: a first-person word, or the prompt's "user".
-USER_WORDS = FIRST_PERSON | {"user", "the user"}
+# What a model may write for the user besides a first-person word: the prompt's "user".
+USER_WORDS = frozenset({"user", "the user"})
 SPAN_WORDS = 6
 MAX_SPANS = 600
 _WORD = re.compile(r"[^\W_][\w'’.&-]*")
@@ -28,7 +28,7 @@ _WORD = re.compile(r"[^\W_][\w'’.&-]*")
 
 def names_user(name: str) -> bool:
     """Whether a written name means the user: "I", "me", "we", "user"; never "US" in capitals."""
-    return name.strip() != "US" and " ".join(name.casefold().split()) in USER_WORDS
+    return first_person(name.strip()) or " ".join(name.casefold().split()) in USER_WORDS
 
 
 def spans(text: str) -> list[str]:

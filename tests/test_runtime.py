@@ -235,6 +235,26 @@ def test_a_name_related_to_itself_is_not_a_fact(memory):
     assert events == [("dropped", "a name related to itself: 2020 >> follows >> 2020")]
 
 
+def test_a_death_that_repeats_the_birth_is_dropped(memory):
+    """Re-DocRED: "(born March 28, 1973)" also came back as the date of death."""
+    output = (
+        "({MEM_WRITE-->Leone Marucci>>date of birth>>March 28, 1973;"
+        "Leone Marucci>>date of death>>March 28, 1973;Leone Marucci>>place of death>>Ohio})"
+    )
+    s, _, events = session(memory, [output])
+    triples = s.extract("Leone Marucci (born March 28, 1973, Youngstown, Ohio) is a filmmaker.")
+    assert [(t.relation, t.object) for t in triples] == [
+        ("date of birth", "March 28, 1973"),
+        ("place of death", "Ohio"),  # no birth says Ohio: wrong, but not this rule's to judge
+    ]
+    assert events == [
+        (
+            "dropped",
+            "a death that repeats the birth: Leone Marucci >> date of death >> March 28, 1973",
+        )
+    ]
+
+
 def test_a_read_answer_of_the_wrong_shape_is_not_an_answer(store):
     """The publication year must not answer "Who published it?"; the sentences may."""
     with store.batch("seed", "seed"):

@@ -14,13 +14,16 @@ from the table>``, however well both names are grounded in the context.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from memllm_cli.protocol import Triple
+from memllm_cli.store.text import norm
 from memllm_cli.words import first_person, speaks_first_person
 
 # What a model may write for the user besides a first-person word: the prompt's "user".
 USER_WORDS = frozenset({"user", "the user"})
+# One write giving a date or a place as both a birth and a death has read "born in X" twice.
+BIRTH_OF_DEATH = {"date of death": "date of birth", "place of death": "place of birth"}
 SPAN_WORDS = 6
 MAX_SPANS = 600
 _WORD = re.compile(r"[^\W_][\w'’.&-]*")
@@ -74,3 +77,18 @@ def is_grounded(
     return all(named(n, whole, True) for n in names) and any(
         named(n, own, first_person) for n in names
     )
+
+
+def repeats_birth(triples: Sequence[Triple]) -> set[Triple]:
+    """The death facts of a write whose subject and object it also gives as a birth.
+
+    "Desmarais was born in Sudbury" came back as born *and* died in Sudbury; so did
+    "(born March 28, 1973)" as a date of death. The birth stays. (A sentence saying
+    "born and died in X" loses its death fact: a missing fact beats a wrong one.)
+    """
+    keys = {(norm(t.subject), t.relation, norm(t.object)) for t in triples}
+    return {
+        t
+        for t in triples
+        if (norm(t.subject), BIRTH_OF_DEATH.get(t.relation), norm(t.object)) in keys
+    }

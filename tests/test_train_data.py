@@ -75,6 +75,24 @@ def test_an_empty_read_teaches_the_rolled_back_answer():
     assert "({" not in example.reply[0][0]
 
 
+def test_evidence_reads_teach_the_answer_as_the_note_writes_it():
+    """The evidence fallback's prompt, the note among others, the call, then its words."""
+    rng = random.Random(3)
+    answering = [n for n in notes(rng, 40, "me") if n.questions][:10]
+    others = [n.sentence for n in notes(rng, 20, "me")]
+    for note, example in zip(answering, data.evidence_reads(answering, others, rng), strict=True):
+        (opening, trained_call), (results, trained_results) = example.reply
+        assert trained_call and trained_results
+        queries, found = parse_read(opening + results)
+        question = example.prompt.split("Question: ")[1].split(prompts.IM_END)[0]
+        asked = {q: (query, answers) for q, query, answers in note.questions}
+        assert queries == [asked[question][0]]
+        assert found and all(a in note.sentence for a in asked[question][1])
+        notes_shown = example.prompt.split("Notes:\n")[1].split("\n\n")[0].splitlines()
+        assert len(notes_shown) == 3 and f"- {note.sentence}" in notes_shown
+        assert example.prompt == prompts.evidence_prompt(question, [n[2:] for n in notes_shown])
+
+
 class CharTokenizer:
     """One token per character, with offsets, as a fast tokenizer reports them."""
 

@@ -12,7 +12,9 @@ Sources (read in ``memllm_cli.datasets``, the training side of each split):
   FewRel single sentences;
 - read mode: EntityQuestions questions -> read call -> results -> short answer,
   with several answers, distractors and empty (rolled back) reads;
-- personal notes: ``datasets.notes``' first-person notes and questions.
+- personal notes: ``datasets.notes``' first-person notes and questions;
+- the evidence fallback: a note among other notes -> read call -> the answer as the
+  note writes it (off in the shipped recipe).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from pathlib import Path
 
 from memllm_cli.datasets.entityquestions import Question
 from memllm_cli.datasets.fewrel import FewRelItem
+from memllm_cli.datasets.notes import Note
 from memllm_cli.datasets.redocred import Document
 from memllm_cli.datasets.relations import label_for
 from memllm_cli.protocol import (
+    CALL_CLOSE,
     MAX_TRIPLES_PER_WRITE,
     ReadQuery,
     Triple,
@@ -223,3 +227,25 @@ def question_reads(
             results += [o for o in rng.sample(pool, min(3, len(pool))) if o != results[0]][:2]
         answer = answer_sentence(results[:1])
         yield read_example("eq", q.question, [query], results, answer)
+
+
+# -- personal notes: the evidence fallback --------------------------------------------------------
+
+
+def evidence_reads(
+    notes: Sequence[Note], others: Sequence[str], rng: random.Random, k: int = 3
+) -> Iterator[Example]:
+    """When memory has nothing, ``runtime.answer.from_sentences`` shows the model the
+    ``k`` stored sentences nearest the question and opens a read call whose results the
+    model completes from them. These examples teach exactly that: one note that answers,
+    ``k - 1`` ``others`` that do not, best last as the runtime orders them (in other
+    places a third of the time), the call, then the answer as the note writes it.
+    """
+    for note in notes:
+        question, query, answers = rng.choice(note.questions)
+        passages = [s for s in rng.sample(others, k) if s != note.sentence][: k - 1]
+        at = len(passages) if rng.random() < 2 / 3 else rng.randrange(len(passages) + 1)
+        passages.insert(at, note.sentence)
+        prompt = prompts.evidence_prompt(question, passages)
+        reply = ((read_opening([query]), True), (_join(answers) + CALL_CLOSE, True))
+        yield Example("evidence", prompt, reply)

@@ -48,6 +48,9 @@ class Config:
     # notes 400 and 300) Re-DocRED write precision fell from 0.365 to 0.322 (model card).
     notebook_write: int = 0
     notebook_read: int = 0
+    # Questions answered from a note among other notes, as the evidence fallback asks
+    # them (runtime/answer.py). Off in the shipped recipe.
+    evidence_reads: int = 0
     me_named: float = 0.5  # share of notes where the user has a name instead of "me"
     empty_reads: float = 0.12  # reads that find nothing: rolled back, "I do not know"
     # LoRA
@@ -136,6 +139,9 @@ def build_examples(cfg: Config) -> list:
         examples.append(
             d.read_example("notebook-read", question, [query], answers, d.answer_sentence(answers))
         )
+    answering = [n for n in notes(rng, cfg.evidence_reads * 2, "me") if n.questions]
+    others = [n.sentence for n in notes(rng, cfg.evidence_reads, "me")]
+    examples += d.evidence_reads(answering[: cfg.evidence_reads], others, rng)
     rng.shuffle(examples)
     return examples
 

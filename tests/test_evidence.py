@@ -513,6 +513,26 @@ def test_a_misspelt_reply_is_repaired_as_the_sentence_writes_it(store, tmp_path)
     assert '"Shrewsbury"' not in offered and grammars[0] == NO_CALL_GRAMMAR
 
 
+def test_who_is_answered_by_the_full_name_memory_knows(store, tmp_path):
+    """The sentence that answers says "Farah"; memory knows one Farah: Farah Qureshi."""
+    text = (
+        "Lunch with Farah Qureshi. Farah is an architect and runs Qureshi Levin Architects.\n"
+        "Her husband, Daniel Levin, co-founded it.\n"
+    )
+    writes = [EMPTY, "({MEM_WRITE-->Farah>>occupation>>architect})"]
+    ingest(store, tmp_path / "journal.md", text, writes)
+    assert [f.subject for f in store.facts()] == ["Farah Qureshi"]
+    query = [ReadQuery("founded by", subject="Qureshi Levin Architects")]
+
+    def reply(question, said):
+        return from_sentences(store, question, _replying(said + "})")[0], query)[0]
+
+    assert reply("Who founded Qureshi Levin Architects?", "Farah") == "Farah Qureshi"
+    # Memory knows no Daniel; and a question that is not "who" keeps the reply as it is.
+    assert reply("Who founded Qureshi Levin Architects?", "Daniel") == "Daniel"
+    assert reply("What is the architect called?", "Farah") == "Farah"
+
+
 @pytest.mark.parametrize(
     "reply",
     [

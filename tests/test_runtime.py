@@ -255,6 +255,29 @@ def test_a_death_that_repeats_the_birth_is_dropped(memory):
     ]
 
 
+def test_a_change_names_its_new_value_in_the_sentence(memory):
+    """notes-dev: "Sofia left Fiat; she now works at Prada." also wrote Pirelli, from the
+    sentence before (Luca's employer), which would have become Sofia's employer too."""
+    output = (
+        "({MEM_WRITE-->Sofia Marchetti>>employer>>Prada;Sofia Marchetti>>employer>>Pirelli;"
+        "Sofia Marchetti>>employer>>Fiat})"
+    )
+    s, _, events = session(memory, [output] * 2)
+    context = "Luca joined Pirelli as a materials engineer."
+    triples = s.extract("Sofia Marchetti left Fiat; she now works at Prada.", context)
+    assert [t.object for t in triples] == ["Prada", "Fiat"]
+    assert events == [
+        (
+            "dropped",
+            "a change to a value the sentence does not name: "
+            "Sofia Marchetti >> employer >> Pirelli",
+        )
+    ]
+    # Without a change cue, a value named only in the context is grounded there and stays.
+    triples = s.extract("Sofia Marchetti works at Prada too.", context)
+    assert "Pirelli" in [t.object for t in triples]
+
+
 def test_a_read_answer_of_the_wrong_shape_is_not_an_answer(store):
     """The publication year must not answer "Who published it?"; the sentences may."""
     with store.batch("seed", "seed"):

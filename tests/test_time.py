@@ -331,6 +331,18 @@ def test_reads_before_x_see_what_x_replaced(history):
     assert answers(history, "residence", When()) == ["Milan", "Turin", "Zurich"]
 
 
+def test_what_came_before_x_is_never_x(store):
+    """notes-dev: "Tobias joined Halyard from Ocado" stored only Halyard Systems; "Where
+    did Tobias Engel work before Halyard?" must not be answered with it."""
+    add(store, "Tobias Engel", "employer", "Halyard Systems", said("Tobias joined Halyard."))
+    add(store, "Tobias Engel", "residence", "Bristol", said("Tobias lives in Bristol."))
+    query = ReadQuery("employer", subject="Tobias Engel")
+    assert read(store, query, when=When(before="Halyard")) == []
+    assert read(store, query, when=When(before="Halyard Systems")) == []
+    where = ReadQuery("residence", subject="Tobias Engel")
+    assert [a.answer for a in read(store, where, when=When(before="Halyard"))] == ["Bristol"]
+
+
 def test_ask_reads_the_past_when_the_question_does(history):
     def ask(question):
         model = ScriptedModel(["({MEM_READ(", "MEM_READ(Sofia>>employer>>)-->", "x" + END])

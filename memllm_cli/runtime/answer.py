@@ -132,9 +132,14 @@ def is_about(question: str, passage: Passage) -> bool:
     return 2 * len(content & mentions(passage.text)) >= len(content) > 0
 
 
+def asks(question: str) -> str | None:
+    """The question's wh-word ("who", "when", ...), casefolded; None if it has none."""
+    return next((w.casefold() for w in words(question) if w.casefold() in WH), None)
+
+
 def has_shape(question: str, claim: Sequence[str]) -> bool:
     """Whether the claimed words (as written) are what the question's wh-word asks for."""
-    asked = next((w.casefold() for w in words(question) if w.casefold() in WH), None)
+    asked = asks(question)
     timely = [w for w in claim if w.isdigit() or w.casefold() in TIME_WORDS]
     named = [w for w in claim if w[0].isupper() and w.casefold() not in TIME_WORDS]
     if asked == "when":
@@ -267,7 +272,7 @@ def from_sentences(
     reply = clean_reply(gen.text)
     cited = supporting(question, reply, passages)
     if cited or not reply or says_unknown(reply):
-        return (reply, cited) if cited else (I_DO_NOT_KNOW, [])
+        return (in_full(store, question, reply), cited) if cited else (I_DO_NOT_KNOW, [])
     _event(on_event, "unsupported", f"{reply!r}: the sentences do not say it")
     offered = repairs(question, reply, passages)
     if not offered:
@@ -278,7 +283,20 @@ def from_sentences(
     if not cited:
         return I_DO_NOT_KNOW, []
     _event(on_event, "repaired", f"{reply!r} -> {repaired!r}, as the sentence has it")
-    return repaired, cited
+    return in_full(store, question, repaired), cited
+
+
+def in_full(store: Store, question: str, reply: str) -> str:
+    """The reply to a "who" question by the full name memory knows for it.
+
+    Notes name someone in full once, then by first name ("Farah is an architect"), so
+    the sentence that answers may give only "Farah"; the one entity that short name
+    means (:meth:`Store.full_name`) is Farah Qureshi. Any other reply stands.
+    """
+    if asks(question) not in ("who", "whom"):
+        return reply
+    name = reply.strip().rstrip(".")
+    return reply.replace(name, store.full_name(name), 1)
 
 
 def _event(on_event: Event | None, kind: str, text: str) -> None:

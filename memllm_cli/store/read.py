@@ -100,7 +100,7 @@ def read(
     if when.window:
         attempts.insert(0, replace(config, when=when))
     elif when.before:
-        later = set(names.entity_ids(when.before) or names.short_name_entities(when.before))
+        later = set(names.meant(when.before))
         if later:
             attempts.insert(0, replace(config, when=when, successors=tuple(later)))
     for attempt in attempts:

@@ -177,7 +177,7 @@ class Store:
     def full_name(self, name: str) -> str:
         """The name of the one entity ``name`` means, as a read resolves it: an alias or a short
         name ("Farah" -> Farah Qureshi); ``name`` itself when it means none or several."""
-        found = self.names.entity_ids(name) or self.names.short_name_entities(name)
+        found = self.names.meant(name)
         return self.names.canonical(found[0]) if len(found) == 1 else name
 
     def merge(self, name: str, other: str) -> MergeResult:

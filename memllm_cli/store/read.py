@@ -105,7 +105,9 @@ def read(
             attempts.insert(0, replace(config, when=when, successors=tuple(later)))
     for attempt in attempts:
         answers = _read(store, query, embedder, attempt)
-        if answers := [a for a in answers if not later & set(names.entity_ids(a.answer))]:
+        if later:  # one name lookup per answer, only when there is an X to leave out
+            answers = [a for a in answers if not later & set(names.entity_ids(a.answer))]
+        if answers:
             return answers
     return []
 
